@@ -1,0 +1,19 @@
+//! callqa: self-hosted AI call-quality inspection for sales calls.
+//!
+//! Data flow: `audio` (decode, resample, VAD) → `asr` (Whisper) → `text` (embeddings) →
+//! analysers (to come) → `server` (gRPC). `models` installs and checks every model file.
+
+pub mod asr;
+pub mod audio;
+pub mod engines;
+pub mod eval;
+pub mod models;
+pub mod onnx;
+pub mod server;
+pub mod text;
+
+/// The generated `callqa.v1` API.
+pub mod proto {
+    tonic::include_proto!("callqa.v1");
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("callqa_descriptor");
+}

@@ -1,0 +1,72 @@
+//! Multilingual sentence embeddings (Universal Sentence Encoder multilingual, 512-d).
+
+use crate::models::embedding::{ROW_SPLITS, TOKEN_IDS};
+use crate::onnx::{OnnxError, run_err};
+use ndarray::Array1;
+use ort::session::Session;
+use ort::value::Tensor;
+use std::path::Path;
+
+pub const DIM: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    #[error("tokenizer {path}: {detail}")]
+    Tokenizer { path: String, detail: String },
+    #[error("tokenizing {text:?}: {detail}")]
+    Tokenize { text: String, detail: String },
+}
+
+pub struct Embedder {
+    session: Session,
+    tokenizer: tokenizers::Tokenizer,
+}
+
+impl Embedder {
+    pub fn new(session: Session, tokenizer_path: &Path) -> Result<Self, EmbedError> {
+        let tokenizer = tokenizers::Tokenizer::from_file(tokenizer_path).map_err(|e| {
+            EmbedError::Tokenizer {
+                path: tokenizer_path.display().to_string(),
+                detail: e.to_string(),
+            }
+        })?;
+        Ok(Self { session, tokenizer })
+    }
+
+    pub fn token_ids(&self, text: &str) -> Result<Vec<i32>, EmbedError> {
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| EmbedError::Tokenize {
+                text: text.chars().take(40).collect(),
+                detail: e.to_string(),
+            })?;
+        Ok(enc.get_ids().iter().map(|&id| id as i32).collect())
+    }
+
+    /// The L2-normalised embedding of one text. Texts are run one per call: the int8 graph gives
+    /// slightly different results when texts are batched.
+    pub fn embed(&mut self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let ids = self.token_ids(text)?;
+        let n = ids.len() as i64;
+        let ids = Tensor::from_array(Array1::from_vec(ids)).map_err(run_err)?;
+        let splits = Tensor::from_array(Array1::from_vec(vec![0i64, n])).map_err(run_err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs![TOKEN_IDS => ids, ROW_SPLITS => splits])
+            .map_err(run_err)?;
+        let (_, v) = outputs[0].try_extract_tensor::<f32>().map_err(run_err)?;
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        Ok(v.iter().map(|x| x / norm).collect())
+    }
+}
+
+/// Cosine similarity of two embeddings.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb).max(1e-12)
+}

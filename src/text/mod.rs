@@ -1,0 +1,3 @@
+//! Text models and matching.
+
+pub mod embed;
