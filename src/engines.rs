@@ -1,9 +1,11 @@
 //! Opening the inference engines from the model directory.
 
-use crate::asr::{AsrError, WhisperEngine};
+use crate::asr::pool::PoolConfig;
+use crate::asr::{AsrError, WhisperPool};
 use crate::audio::vad::Vad;
 use crate::models::ModelDir;
 use crate::onnx::{self, OnnxError};
+use crate::pipeline::Engines;
 use crate::text::embed::{EmbedError, Embedder};
 use std::path::PathBuf;
 
@@ -15,10 +17,10 @@ pub enum WhisperChoice {
 }
 
 impl WhisperChoice {
-    /// `base` and `tiny.en` name installed models; anything else is a path to a GGML file.
+    /// `base`, `base-q8` and `tiny.en` name installed models; anything else is a path to a GGML file.
     pub fn parse(s: &str) -> Self {
         match s {
-            "base" | "tiny.en" => WhisperChoice::Named(s.to_owned()),
+            "base" | "base-q8" | "tiny.en" => WhisperChoice::Named(s.to_owned()),
             path => WhisperChoice::File(path.into()),
         }
     }
@@ -36,9 +38,9 @@ impl WhisperChoice {
 pub fn whisper(
     dir: &ModelDir,
     choice: &WhisperChoice,
-    threads: usize,
-) -> Result<WhisperEngine, AsrError> {
-    WhisperEngine::load(&choice.path(dir), threads)
+    config: &PoolConfig,
+) -> Result<WhisperPool, AsrError> {
+    WhisperPool::load(&choice.path(dir), config)
 }
 
 pub fn vad(dir: &ModelDir) -> Result<Vad, OnnxError> {
@@ -52,7 +54,18 @@ pub fn embedder(dir: &ModelDir) -> Result<Embedder, EmbedError> {
     Embedder::new(session, &dir.file("sentence-encoder", 1))
 }
 
-/// The default number of threads for one Whisper decode: all cores.
-pub fn default_threads() -> usize {
+/// Everything a call transcription needs: the Whisper pool and VAD sessions.
+pub fn pipeline(
+    dir: &ModelDir,
+    choice: &WhisperChoice,
+    config: &PoolConfig,
+) -> Result<Engines, String> {
+    vad(dir).map_err(|e| e.to_string())?; // fail now, not on the first call
+    let pool = whisper(dir, choice, config).map_err(|e| e.to_string())?;
+    let dir = dir.clone();
+    Ok(Engines::new(pool, move || vad(&dir)))
+}
+
+pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

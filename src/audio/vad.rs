@@ -1,13 +1,14 @@
-//! Voice activity detection with Silero VAD (ONNX), over 16 kHz mono audio.
+//! Voice activity detection with Silero VAD (ONNX) over 16 kHz mono audio, in a stream.
 
 use crate::onnx::{OnnxError, run_err};
 use ndarray::{Array2, Array3, arr0};
 use ort::session::Session;
 use ort::value::Tensor;
 
-const FRAME: usize = 512; // 32 ms at 16 kHz
+pub const FRAME: usize = 512; // 32 ms at 16 kHz
 const CONTEXT: usize = 64;
 const SAMPLE_RATE: i64 = 16_000;
+const SAMPLES_PER_MS: usize = 16;
 
 /// Tunable thresholds (Silero's recommended defaults).
 #[derive(Debug, Clone)]
@@ -20,8 +21,11 @@ pub struct VadParams {
     pub min_silence_ms: u32,
     /// Segments shorter than this are dropped.
     pub min_speech_ms: u32,
-    /// Padding added to both ends of a segment.
+    /// Padding added to both ends of a segment (at most half of `min_silence_ms`, so padded
+    /// segments never overlap).
     pub speech_pad_ms: u32,
+    /// Longer speech is cut into pieces of this length (Whisper windows are 30 s).
+    pub max_segment_ms: u32,
 }
 
 impl Default for VadParams {
@@ -29,9 +33,11 @@ impl Default for VadParams {
         Self {
             threshold: 0.5,
             neg_threshold: 0.35,
-            min_silence_ms: 100,
+            min_silence_ms: 600,
             min_speech_ms: 250,
-            speech_pad_ms: 30,
+            speech_pad_ms: 300,
+            // With the padding on both sides this stays under Whisper's 29 s windows.
+            max_segment_ms: 28_000,
         }
     }
 }
@@ -43,6 +49,113 @@ pub struct SpeechSegment {
     pub end_ms: u64,
 }
 
+/// A stretch of speech with its audio; `start_sample` is absolute (16 kHz).
+#[derive(Debug, Clone)]
+pub struct SpeechChunk {
+    pub start_sample: u64,
+    pub audio: Vec<f32>,
+}
+
+impl SpeechChunk {
+    pub fn segment(&self) -> SpeechSegment {
+        let start_ms = self.start_sample / SAMPLES_PER_MS as u64;
+        SpeechSegment {
+            start_ms,
+            end_ms: start_ms + (self.audio.len() / SAMPLES_PER_MS) as u64,
+        }
+    }
+}
+
+/// The hysteresis state machine over frame probabilities. Emits raw speech spans in samples
+/// (before padding).
+#[derive(Debug, Clone)]
+pub struct Hysteresis {
+    params: VadParams,
+    frame: u64,
+    start: Option<u64>,
+    silence_since: Option<u64>,
+    /// The least speech-like frame in the second half of the current span: where to cut it if
+    /// it grows too long.
+    best_cut: Option<(u64, f32)>,
+}
+
+impl Hysteresis {
+    pub fn new(params: VadParams) -> Self {
+        Self {
+            params,
+            frame: 0,
+            start: None,
+            silence_since: None,
+            best_cut: None,
+        }
+    }
+
+    fn ms_to_samples(ms: u32) -> u64 {
+        u64::from(ms) * SAMPLES_PER_MS as u64
+    }
+
+    /// One frame's probability; returns a closed span `(start, end)` in samples, if any.
+    pub fn push(&mut self, prob: f32) -> Option<(u64, u64)> {
+        let p = &self.params;
+        let t = self.frame * FRAME as u64;
+        self.frame += 1;
+        let mut closed = None;
+        match self.start {
+            None if prob >= p.threshold => {
+                self.start = Some(t);
+                self.silence_since = None;
+                self.best_cut = None;
+            }
+            None => {}
+            Some(s) => {
+                if prob >= p.threshold {
+                    self.silence_since = None;
+                } else if prob < p.neg_threshold {
+                    let since = *self.silence_since.get_or_insert(t);
+                    if t + FRAME as u64 - since >= Self::ms_to_samples(p.min_silence_ms) {
+                        closed = Some((s, since));
+                        self.start = None;
+                        self.silence_since = None;
+                    }
+                }
+                // Too long: cut at the quietest moment of its second half (or here) and carry
+                // on with a new span from there.
+                if let Some(s) = self.start {
+                    let max = Self::ms_to_samples(p.max_segment_ms);
+                    if t - s >= max / 2 && self.best_cut.is_none_or(|(_, q)| prob < q) {
+                        self.best_cut = Some((t, prob));
+                    }
+                    if t + FRAME as u64 - s >= max {
+                        match self.silence_since.take() {
+                            Some(since) => {
+                                closed = Some((s, since));
+                                self.start = None;
+                            }
+                            None => {
+                                let cut = self.best_cut.map_or(t + FRAME as u64, |(c, _)| c);
+                                closed = Some((s, cut));
+                                self.start = Some(cut);
+                            }
+                        }
+                        self.best_cut = None;
+                    }
+                }
+            }
+        }
+        closed.filter(|(s, e)| e - s >= Self::ms_to_samples(p.min_speech_ms))
+    }
+
+    /// Closes a span still open at the end of the audio (`end` = total samples).
+    pub fn finish(&mut self, end: u64) -> Option<(u64, u64)> {
+        let span = self
+            .start
+            .take()
+            .map(|s| (s, self.silence_since.take().unwrap_or(end).min(end)));
+        span.filter(|(s, e)| e - s >= Self::ms_to_samples(self.params.min_speech_ms))
+    }
+}
+
+/// The Silero model with its recurrent state.
 pub struct Vad {
     session: Session,
 }
@@ -52,125 +165,214 @@ impl Vad {
         Self { session }
     }
 
-    /// Speech probability for each 32 ms frame.
-    pub fn frame_probabilities(&mut self, audio: &[f32]) -> Result<Vec<f32>, OnnxError> {
-        let mut state = Array3::<f32>::zeros((2, 1, 128));
-        let mut context = vec![0.0f32; CONTEXT];
-        let sr = Tensor::from_array(arr0(SAMPLE_RATE)).map_err(run_err)?;
-        let mut probs = Vec::with_capacity(audio.len() / FRAME + 1);
-        for frame in audio.chunks(FRAME) {
-            let mut input = Vec::with_capacity(CONTEXT + FRAME);
-            input.extend_from_slice(&context);
-            input.extend_from_slice(frame);
-            input.resize(CONTEXT + FRAME, 0.0); // the last frame is zero-padded
-            context.copy_from_slice(&input[FRAME..]);
-            let x = Tensor::from_array(
-                Array2::from_shape_vec((1, CONTEXT + FRAME), input).map_err(run_err)?,
-            )
-            .map_err(run_err)?;
-            let s = Tensor::from_array(state.clone()).map_err(run_err)?;
-            let outputs = self
-                .session
-                .run(ort::inputs!["input" => x, "state" => s, "sr" => &sr])
-                .map_err(run_err)?;
-            let (_, p) = outputs["output"]
-                .try_extract_tensor::<f32>()
-                .map_err(run_err)?;
-            probs.push(p[0]);
-            let (_, next) = outputs["stateN"]
-                .try_extract_tensor::<f32>()
-                .map_err(run_err)?;
-            state
-                .as_slice_mut()
-                .expect("contiguous")
-                .copy_from_slice(next);
-        }
-        Ok(probs)
-    }
-
+    /// Speech segments of a whole clip.
     pub fn segments(
         &mut self,
         audio: &[f32],
         params: &VadParams,
     ) -> Result<Vec<SpeechSegment>, OnnxError> {
-        let probs = self.frame_probabilities(audio)?;
-        Ok(segments_from_probabilities(&probs, audio.len(), params))
+        let mut stream = StreamVad::new(self, params.clone());
+        let mut out: Vec<SpeechSegment> = stream
+            .push(audio)?
+            .iter()
+            .map(SpeechChunk::segment)
+            .collect();
+        out.extend(stream.finish()?.iter().map(SpeechChunk::segment));
+        Ok(out)
     }
 }
 
-/// Hysteresis over frame probabilities, then padding and merging.
-pub fn segments_from_probabilities(
-    probs: &[f32],
-    n_samples: usize,
-    p: &VadParams,
-) -> Vec<SpeechSegment> {
-    let frame_ms = (FRAME as u64 * 1000) / SAMPLE_RATE as u64;
-    let total_ms = n_samples as u64 * 1000 / SAMPLE_RATE as u64;
-    let mut raw: Vec<(u64, u64)> = Vec::new();
-    let mut start: Option<u64> = None;
-    let mut silence_since: Option<u64> = None;
-    for (i, &prob) in probs.iter().enumerate() {
-        let t = i as u64 * frame_ms;
-        match start {
-            None if prob >= p.threshold => {
-                start = Some(t);
-                silence_since = None;
+/// VAD over a stream: feed 16 kHz samples, get speech chunks (with their audio and absolute
+/// offsets) as soon as each one closes. Only audio since the current speech began is held.
+pub struct StreamVad<'a> {
+    vad: &'a mut Vad,
+    params: VadParams,
+    hysteresis: Hysteresis,
+    state: Array3<f32>,
+    context: Vec<f32>,
+    frame_buf: Vec<f32>,
+    /// Audio from sample `buf_start` on.
+    buf: Vec<f32>,
+    buf_start: u64,
+    total: u64,
+    /// Spans closed but not yet emitted, because their trailing pad is still arriving.
+    closed: Vec<(u64, u64)>,
+}
+
+impl<'a> StreamVad<'a> {
+    pub fn new(vad: &'a mut Vad, mut params: VadParams) -> Self {
+        params.speech_pad_ms = params.speech_pad_ms.min(params.min_silence_ms / 2);
+        Self {
+            vad,
+            hysteresis: Hysteresis::new(params.clone()),
+            params,
+            state: Array3::<f32>::zeros((2, 1, 128)),
+            context: vec![0.0; CONTEXT],
+            frame_buf: Vec::with_capacity(FRAME),
+            buf: Vec::new(),
+            buf_start: 0,
+            total: 0,
+            closed: Vec::new(),
+        }
+    }
+
+    fn pad(&self) -> u64 {
+        u64::from(self.params.speech_pad_ms) * SAMPLES_PER_MS as u64
+    }
+
+    fn probability(&mut self, frame: &[f32]) -> Result<f32, OnnxError> {
+        let mut input = Vec::with_capacity(CONTEXT + FRAME);
+        input.extend_from_slice(&self.context);
+        input.extend_from_slice(frame);
+        input.resize(CONTEXT + FRAME, 0.0); // the last frame is zero-padded
+        self.context.copy_from_slice(&input[FRAME..]);
+        let x = Tensor::from_array(
+            Array2::from_shape_vec((1, CONTEXT + FRAME), input).map_err(run_err)?,
+        )
+        .map_err(run_err)?;
+        let s = Tensor::from_array(self.state.clone()).map_err(run_err)?;
+        let sr = Tensor::from_array(arr0(SAMPLE_RATE)).map_err(run_err)?;
+        let outputs = self
+            .vad
+            .session
+            .run(ort::inputs!["input" => x, "state" => s, "sr" => sr])
+            .map_err(run_err)?;
+        let (_, p) = outputs["output"]
+            .try_extract_tensor::<f32>()
+            .map_err(run_err)?;
+        let prob = p[0];
+        let (_, next) = outputs["stateN"]
+            .try_extract_tensor::<f32>()
+            .map_err(run_err)?;
+        self.state
+            .as_slice_mut()
+            .expect("contiguous")
+            .copy_from_slice(next);
+        Ok(prob)
+    }
+
+    /// Emits closed spans whose padded end has arrived, and drops audio no one needs any more.
+    fn drain(&mut self, at_end: bool) -> Vec<SpeechChunk> {
+        let pad = self.pad();
+        let mut out = Vec::new();
+        while let Some(&(s, e)) = self.closed.first() {
+            if !at_end && self.total < e + pad {
+                break;
             }
-            None => {}
-            Some(s) => {
-                if prob >= p.threshold {
-                    silence_since = None;
-                } else if prob < p.neg_threshold {
-                    let since = *silence_since.get_or_insert(t);
-                    if t + frame_ms - since >= u64::from(p.min_silence_ms) {
-                        raw.push((s, since));
-                        start = None;
-                        silence_since = None;
-                    }
+            let end = (e + pad).min(self.total);
+            let start = s.saturating_sub(pad).max(self.buf_start);
+            let from = (start - self.buf_start) as usize;
+            let to = ((end - self.buf_start) as usize).min(self.buf.len());
+            out.push(SpeechChunk {
+                start_sample: start,
+                audio: self.buf[from..to].to_vec(),
+            });
+            self.closed.remove(0);
+        }
+        // Keep what an open or pending span may still need: from its padded start, or the last pad.
+        let keep_from = match (self.closed.first(), self.hysteresis.start) {
+            (Some(&(s, _)), _) | (None, Some(s)) => s.saturating_sub(pad),
+            (None, None) => self.total.saturating_sub(pad + FRAME as u64),
+        };
+        if keep_from > self.buf_start {
+            let n = ((keep_from - self.buf_start) as usize).min(self.buf.len());
+            self.buf.drain(..n);
+            self.buf_start += n as u64;
+        }
+        out
+    }
+
+    pub fn push(&mut self, samples: &[f32]) -> Result<Vec<SpeechChunk>, OnnxError> {
+        self.buf.extend_from_slice(samples);
+        self.total += samples.len() as u64;
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let take = (FRAME - self.frame_buf.len()).min(rest.len());
+            self.frame_buf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.frame_buf.len() == FRAME {
+                let frame = std::mem::take(&mut self.frame_buf);
+                let prob = self.probability(&frame)?;
+                self.frame_buf = frame;
+                self.frame_buf.clear();
+                if let Some(span) = self.hysteresis.push(prob) {
+                    self.closed.push(span);
                 }
             }
         }
+        Ok(self.drain(false))
     }
-    if let Some(s) = start {
-        raw.push((s, silence_since.unwrap_or(total_ms)));
-    }
-    let pad = u64::from(p.speech_pad_ms);
-    let mut out: Vec<SpeechSegment> = Vec::new();
-    for (s, e) in raw
-        .into_iter()
-        .filter(|(s, e)| e - s >= u64::from(p.min_speech_ms))
-    {
-        let seg = SpeechSegment {
-            start_ms: s.saturating_sub(pad),
-            end_ms: (e + pad).min(total_ms),
-        };
-        match out.last_mut() {
-            Some(last) if seg.start_ms <= last.end_ms => last.end_ms = seg.end_ms,
-            _ => out.push(seg),
+
+    /// Ends the stream: the last partial frame is scored and any open speech is closed.
+    pub fn finish(mut self) -> Result<Vec<SpeechChunk>, OnnxError> {
+        if !self.frame_buf.is_empty() {
+            let frame = std::mem::take(&mut self.frame_buf);
+            let prob = self.probability(&frame)?;
+            if let Some(span) = self.hysteresis.push(prob) {
+                self.closed.push(span);
+            }
         }
+        if let Some(span) = self.hysteresis.finish(self.total) {
+            self.closed.push(span);
+        }
+        Ok(self.drain(true))
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn spans(probs: &[f32], params: VadParams) -> Vec<(u64, u64)> {
+        let mut h = Hysteresis::new(params);
+        let mut out: Vec<_> = probs.iter().filter_map(|&p| h.push(p)).collect();
+        out.extend(h.finish((probs.len() * FRAME) as u64));
+        out
+    }
+
     #[test]
     fn hysteresis_bridges_short_dips_and_drops_blips() {
-        let p = VadParams::default();
-        // 32 ms frames: silence, 1 s speech with one 64 ms dip, silence, a 64 ms blip, silence.
+        // 32 ms frames: silence, speech with a 64 ms dip, silence, a 64 ms blip, silence.
         let mut probs = vec![0.0; 10];
         probs.extend(vec![0.9; 15]);
         probs.extend(vec![0.1; 2]);
         probs.extend(vec![0.9; 15]);
         probs.extend(vec![0.0; 20]);
         probs.extend(vec![0.9; 2]);
-        probs.extend(vec![0.0; 10]);
-        let n = probs.len() * FRAME;
-        let segs = segments_from_probabilities(&probs, n, &p);
-        assert_eq!(segs.len(), 1, "{segs:?}");
-        assert_eq!(segs[0].start_ms, 320 - 30);
-        assert_eq!(segs[0].end_ms, 42 * 32 + 30);
+        probs.extend(vec![0.0; 20]);
+        let got = spans(&probs, VadParams::default());
+        assert_eq!(got, vec![(10 * FRAME as u64, 42 * FRAME as u64)]);
+    }
+
+    #[test]
+    fn long_speech_is_cut_at_its_quietest_moment() {
+        let mut probs = vec![0.9; 600]; // 19 s of speech with a softer frame at 12.8 s
+        probs[400] = 0.4;
+        let got = spans(
+            &probs,
+            VadParams {
+                max_segment_ms: 16_000,
+                ..VadParams::default()
+            },
+        );
+        assert_eq!(got[0], (0, 400 * FRAME as u64), "{got:?}");
+    }
+
+    #[test]
+    fn long_speech_is_cut_at_the_maximum_length() {
+        let probs = vec![0.9; 2000]; // 64 s of speech
+        let got = spans(
+            &probs,
+            VadParams {
+                max_segment_ms: 10_000,
+                ..VadParams::default()
+            },
+        );
+        assert!(got.len() >= 6, "{got:?}");
+        assert!(got.iter().all(|(s, e)| e - s <= 10_000 * 16));
+        assert!(
+            got.windows(2).all(|w| w[0].1 == w[1].0),
+            "pieces are contiguous: {got:?}"
+        );
     }
 }

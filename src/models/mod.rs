@@ -44,6 +44,7 @@ pub struct ModelSpec {
 #[serde(rename_all = "kebab-case")]
 pub enum Conversion {
     WhisperGgml,
+    WhisperGgmlQ8_0,
     SentenceEncoder,
     Copy,
 }
@@ -146,6 +147,7 @@ impl ModelDir {
     pub fn whisper(&self, name: &str) -> Option<PathBuf> {
         let id = match name {
             "base" => "whisper-base",
+            "base-q8" => "whisper-base-q8",
             "tiny.en" => "whisper-tiny.en",
             _ => return None,
         };
@@ -367,7 +369,7 @@ fn convert(spec: &ModelSpec, mut inputs: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, M
     };
     match spec.convert {
         Conversion::Copy => Ok(inputs),
-        Conversion::WhisperGgml => {
+        Conversion::WhisperGgml | Conversion::WhisperGgmlQ8_0 => {
             // All inputs but the last are parts of one CTranslate2 model.bin; the last is the vocabulary.
             let vocabulary = inputs.pop().ok_or_else(|| fail("no inputs".into()))?;
             let ct2 = inputs.concat();
@@ -376,7 +378,13 @@ fn convert(spec: &ModelSpec, mut inputs: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, M
             let tokens =
                 whisper_ggml::parse_vocabulary(&vocabulary).map_err(|e| fail(e.to_string()))?;
             let mut out = Vec::new();
-            whisper_ggml::convert(&ct2, &tokens, &mut out).map_err(|e| fail(e.to_string()))?;
+            let weights = if spec.convert == Conversion::WhisperGgml {
+                whisper_ggml::WeightType::F16
+            } else {
+                whisper_ggml::WeightType::Q8_0
+            };
+            whisper_ggml::convert_to(&ct2, &tokens, weights, &mut out)
+                .map_err(|e| fail(e.to_string()))?;
             Ok(vec![out])
         }
         Conversion::SentenceEncoder => {

@@ -494,21 +494,74 @@ fn tensors(vars: &BTreeMap<&str, Variable<'_>>, hp: &Hparams) -> Result<Vec<Tens
     Ok(out)
 }
 
-/// Whether whisper.cpp wants this tensor in f32 (the rest are f16 in an ftype-1 file).
-fn keeps_f32(t: &Tensor) -> bool {
-    t.shape.len() < 2
-        || t.name.ends_with("positional_embedding")
-        || (t.name.starts_with("encoder.conv") && t.name.ends_with(".bias"))
+/// Weight precision of the GGML file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightType {
+    /// Half precision (whisper.cpp ftype 1).
+    F16,
+    /// 8-bit blocks of 32 with an f16 scale (ggml Q8_0, whisper.cpp ftype 7).
+    Q8_0,
 }
 
-/// Converts a CTranslate2 Whisper model plus its vocabulary into a whisper.cpp GGML file.
+const GGML_F32: i32 = 0;
+const GGML_F16: i32 = 1;
+const GGML_Q8_0: i32 = 8;
+const Q8_BLOCK: usize = 32;
+
+/// The ggml type whisper.cpp expects for a tensor: f32 for vectors, biases of the convolutions and
+/// positional embeddings; f16 for the convolution kernels; the weight type for other matrices.
+fn tensor_type(t: &Tensor, weights: WeightType) -> i32 {
+    let keeps_f32 = t.shape.len() < 2
+        || t.name.ends_with("positional_embedding")
+        || (t.name.starts_with("encoder.conv") && t.name.ends_with(".bias"));
+    match (keeps_f32, t.shape.len(), weights) {
+        (true, _, _) => GGML_F32,
+        (false, 2, WeightType::Q8_0) => GGML_Q8_0,
+        _ => GGML_F16,
+    }
+}
+
+/// ggml's reference Q8_0: per block of 32, scale = max|x| / 127, values rounded to i8.
+fn quantize_q8_0(values: &[f32], out: &mut Vec<u8>) {
+    for block in values.chunks(Q8_BLOCK) {
+        let amax = block.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
+        let d = amax / 127.0;
+        let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+        out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+        out.extend(block.iter().map(|&x| (x * id).round() as i8 as u8));
+    }
+}
+
+fn tensor_bytes(ggml_type: i32, elements: usize) -> usize {
+    match ggml_type {
+        GGML_F32 => elements * 4,
+        GGML_Q8_0 => elements / Q8_BLOCK * (2 + Q8_BLOCK),
+        _ => elements * 2,
+    }
+}
+
+/// Converts a CTranslate2 Whisper model plus its vocabulary into a whisper.cpp GGML f16 file.
 pub fn convert(
     ct2: &[u8],
     vocabulary: &[String],
     out: &mut impl Write,
 ) -> Result<Hparams, ConvertError> {
+    convert_to(ct2, vocabulary, WeightType::F16, out)
+}
+
+/// Converts with the chosen weight precision.
+pub fn convert_to(
+    ct2: &[u8],
+    vocabulary: &[String],
+    weights: WeightType,
+    out: &mut impl Write,
+) -> Result<Hparams, ConvertError> {
     let vars = parse_ct2(ct2)?;
-    let hp = hparams(&vars)?;
+    let mut hp = hparams(&vars)?;
+    hp.ftype = match weights {
+        WeightType::F16 => 1,
+        WeightType::Q8_0 => 7,
+    };
     if hp.n_mels as usize != N_MELS {
         return Err(bad(format!(
             "{} mel bins; this converter writes the 80-bin filterbank",
@@ -540,21 +593,31 @@ pub fn convert(
         out.write_all(token)?;
     }
     for t in &tensors {
-        let f32_out = keeps_f32(t);
+        let ggml_type = tensor_type(t, weights);
+        if ggml_type == GGML_Q8_0 && t.shape.last().is_some_and(|&row| row % Q8_BLOCK != 0) {
+            return Err(bad(format!(
+                "{}: rows of {:?} do not split into blocks of 32",
+                t.name, t.shape
+            )));
+        }
         out.write_all(&(t.shape.len() as i32).to_le_bytes())?;
         out.write_all(&(t.name.len() as i32).to_le_bytes())?;
-        out.write_all(&(if f32_out { 0i32 } else { 1 }).to_le_bytes())?;
+        out.write_all(&ggml_type.to_le_bytes())?;
         for &d in t.shape.iter().rev() {
             out.write_all(&(d as i32).to_le_bytes())?;
         }
         out.write_all(t.name.as_bytes())?;
-        let mut data = Vec::with_capacity(t.values.len() * 4);
-        for &v in &t.values {
-            if f32_out {
-                data.extend_from_slice(&v.to_le_bytes());
-            } else {
-                data.extend_from_slice(&f16::from_f32(v).to_le_bytes());
-            }
+        let mut data = Vec::with_capacity(tensor_bytes(ggml_type, t.values.len()));
+        match ggml_type {
+            GGML_F32 => t
+                .values
+                .iter()
+                .for_each(|v| data.extend_from_slice(&v.to_le_bytes())),
+            GGML_Q8_0 => quantize_q8_0(&t.values, &mut data),
+            _ => t
+                .values
+                .iter()
+                .for_each(|&v| data.extend_from_slice(&f16::from_f32(v).to_le_bytes())),
         }
         out.write_all(&data)?;
     }
@@ -609,8 +672,7 @@ pub fn read_ggml_layout(buf: &[u8]) -> Result<(Hparams, usize, Vec<TensorInfo>),
             .map(|_| r.u32().map(|d| d as usize))
             .collect::<Result<Vec<_>, _>>()?;
         let name = String::from_utf8_lossy(r.take(name_len)?).into_owned();
-        let elem = if ftype == 0 { 4 } else { 2 };
-        r.take(dims.iter().product::<usize>() * elem)?;
+        r.take(tensor_bytes(ftype, dims.iter().product::<usize>()))?;
         tensors.push(TensorInfo { name, dims, ftype });
     }
     Ok((hp, n_tokens, tensors))
@@ -791,6 +853,22 @@ mod tests {
         assert!(tensors.iter().all(|t| !t.name.ends_with("key.bias")));
         // Per encoder layer 15 tensors, per decoder layer 24, plus 7 + 4 outside the layers.
         assert_eq!(tensors.len(), 15 + 24 + 11);
+    }
+
+    #[test]
+    fn q8_0_quantises_matrices_and_keeps_the_rest() {
+        let mut out = Vec::new();
+        // d = 4 rows are too short for blocks of 32: refused rather than written wrong.
+        assert!(convert_to(&tiny_ct2(0.0), &vocabulary(), WeightType::Q8_0, &mut out).is_err());
+        let mut block = Vec::new();
+        let values: Vec<f32> = (0..32).map(|i| (i as f32 - 16.0) / 8.0).collect();
+        quantize_q8_0(&values, &mut block);
+        assert_eq!(block.len(), 34);
+        let d = f16::from_le_bytes([block[0], block[1]]).to_f32();
+        assert!((d - 2.0 / 127.0).abs() < 1e-4);
+        for (q, v) in block[2..].iter().zip(&values) {
+            assert!(((*q as i8) as f32 * d - v).abs() <= d, "{q} vs {v}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The gRPC service: callqa.v1, grpc.health.v1 and server reflection.
 
-use crate::asr::{AsrError, Language, WhisperEngine};
-use crate::audio::{self, AudioError};
+use crate::asr::{AsrError, Language};
+use crate::audio::channels::{Layout, Role};
+use crate::audio::{DecodeError, StreamDecoder};
+use crate::pipeline::{CallOptions, CallTranscript, Engines, PipelineError, RoleSource};
 use crate::proto;
 use crate::proto::transcription_server::{Transcription, TranscriptionServer};
 use std::net::SocketAddr;
@@ -10,7 +12,7 @@ use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 
-/// Largest request we accept (a recording of a bit over an hour of 8 kHz stereo WAV).
+/// Largest request we accept (a bit over an hour of 8 kHz stereo WAV).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Errors of the service layer, mapped to gRPC status codes in one place.
@@ -18,12 +20,14 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 pub enum ServiceError {
     #[error("models are still loading")]
     NotReady,
-    #[error("too many transcriptions in progress ({0} allowed); retry later")]
+    #[error("too many calls in progress ({0} allowed); retry later")]
     Overloaded(usize),
     #[error("audio: {0}")]
-    BadAudio(#[from] AudioError),
+    BadAudio(#[from] DecodeError),
     #[error(transparent)]
-    Asr(#[from] AsrError),
+    Pipeline(#[from] PipelineError),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<ServiceError> for Status {
@@ -32,34 +36,97 @@ impl From<ServiceError> for Status {
         match e {
             ServiceError::NotReady => Status::unavailable(msg),
             ServiceError::Overloaded(_) => Status::resource_exhausted(msg),
-            ServiceError::BadAudio(_) | ServiceError::Asr(AsrError::EnglishOnly(_)) => {
-                Status::invalid_argument(msg)
-            }
-            ServiceError::Asr(_) => Status::internal(msg),
+            ServiceError::BadAudio(_)
+            | ServiceError::Pipeline(
+                PipelineError::Decode(_)
+                | PipelineError::Options(_)
+                | PipelineError::Asr(AsrError::EnglishOnly(_)),
+            ) => Status::invalid_argument(msg),
+            ServiceError::Pipeline(_) | ServiceError::Internal(_) => Status::internal(msg),
         }
     }
 }
 
 /// The loaded models, filled in once loading finishes.
 #[derive(Default, Clone)]
-pub struct Engines {
-    whisper: Arc<OnceLock<Arc<WhisperEngine>>>,
+pub struct Loaded {
+    engines: Arc<OnceLock<Arc<Engines>>>,
 }
 
-impl Engines {
-    pub fn set_whisper(&self, engine: WhisperEngine) {
-        let _ = self.whisper.set(Arc::new(engine));
+impl Loaded {
+    pub fn set(&self, engines: Engines) {
+        let _ = self.engines.set(Arc::new(engines));
+    }
+}
+
+fn role_from_proto(r: i32) -> Role {
+    match proto::Role::try_from(r).unwrap_or(proto::Role::Unknown) {
+        proto::Role::Agent => Role::Agent,
+        proto::Role::Customer => Role::Customer,
+        proto::Role::Unknown => Role::Unknown,
+    }
+}
+
+fn role_to_proto(r: Role) -> proto::Role {
+    match r {
+        Role::Agent => proto::Role::Agent,
+        Role::Customer => proto::Role::Customer,
+        Role::Unknown => proto::Role::Unknown,
+    }
+}
+
+fn to_proto(t: CallTranscript) -> proto::TranscribeResponse {
+    let layout = match t.layout {
+        Layout::Mono => "mono",
+        Layout::Duplicated { .. } => "duplicated",
+        Layout::PerChannel { .. } => "per_channel",
+    };
+    let turns = t
+        .turns
+        .into_iter()
+        .map(|turn| proto::Turn {
+            role: role_to_proto(turn.role) as i32,
+            role_source: match turn.role_source {
+                RoleSource::Channel => "channel",
+                RoleSource::Heuristic => "heuristic",
+                RoleSource::None => "none",
+            }
+            .into(),
+            channel: turn.channel.map_or(-1, |c| c as i32),
+            start_ms: turn.start_ms,
+            end_ms: turn.end_ms,
+            text: turn.text,
+            words: turn
+                .words
+                .into_iter()
+                .map(|w| proto::Word {
+                    text: w.text,
+                    start_ms: w.start_ms,
+                    end_ms: w.end_ms,
+                    probability: w.probability,
+                })
+                .collect(),
+            avg_logprob: turn.avg_logprob,
+            no_speech_prob: turn.no_speech_prob,
+        })
+        .collect();
+    proto::TranscribeResponse {
+        language: t.language,
+        duration_ms: t.duration_ms,
+        channels: t.channels as u32,
+        layout: layout.into(),
+        turns,
     }
 }
 
 pub struct TranscriptionService {
-    engines: Engines,
+    engines: Loaded,
     slots: Arc<Semaphore>,
     max_concurrent: usize,
 }
 
 impl TranscriptionService {
-    pub fn new(engines: Engines, max_concurrent: usize) -> Self {
+    pub fn new(engines: Loaded, max_concurrent: usize) -> Self {
         Self {
             engines,
             slots: Arc::new(Semaphore::new(max_concurrent)),
@@ -71,9 +138,9 @@ impl TranscriptionService {
         &self,
         req: proto::TranscribeRequest,
     ) -> Result<proto::TranscribeResponse, ServiceError> {
-        let whisper = self
+        let engines = self
             .engines
-            .whisper
+            .engines
             .get()
             .cloned()
             .ok_or(ServiceError::NotReady)?;
@@ -83,35 +150,29 @@ impl TranscriptionService {
             .clone()
             .try_acquire_owned()
             .map_err(|_| ServiceError::Overloaded(self.max_concurrent))?;
-        let language =
-            match proto::Language::try_from(req.language).unwrap_or(proto::Language::Auto) {
+        let opts = CallOptions {
+            language: match proto::Language::try_from(req.language).unwrap_or(proto::Language::Auto)
+            {
                 proto::Language::Auto => Language::Auto,
                 proto::Language::Zh => Language::Zh,
                 proto::Language::En => Language::En,
-            };
-        let audio_bytes = req.audio;
+            },
+            channel_roles: req
+                .channel_roles
+                .iter()
+                .map(|&r| role_from_proto(r))
+                .collect(),
+            hotwords: req.hotwords,
+            ..CallOptions::default()
+        };
+        let audio = req.audio;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let (decoded, mono) = audio::load_16k_mono(audio_bytes)?;
-            let transcript = whisper.transcribe(&mono, language)?;
-            Ok(proto::TranscribeResponse {
-                language: transcript.language,
-                duration_ms: decoded.duration_ms(),
-                segments: transcript
-                    .segments
-                    .into_iter()
-                    .map(|s| proto::Segment {
-                        start_ms: s.start_ms,
-                        end_ms: s.end_ms,
-                        text: s.text,
-                        avg_logprob: s.avg_logprob,
-                        no_speech_prob: s.no_speech_prob,
-                    })
-                    .collect(),
-            })
+            let decoder = StreamDecoder::from_bytes(audio)?;
+            Ok(to_proto(engines.transcribe(decoder, &opts)?))
         })
         .await
-        .map_err(|e| ServiceError::Asr(AsrError::Run(format!("worker failed: {e}"))))?
+        .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
     }
 }
 
@@ -132,7 +193,7 @@ impl Transcription for TranscriptionService {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     max_concurrent: usize,
-    load: impl FnOnce(Engines) -> Result<(), String> + Send + 'static,
+    load: impl FnOnce(Loaded) -> Result<(), String> + Send + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -143,12 +204,12 @@ pub async fn serve(
         .set_not_serving::<TranscriptionServer<TranscriptionService>>()
         .await;
 
-    let engines = Engines::default();
+    let loaded = Loaded::default();
     let loading = {
-        let engines = engines.clone();
+        let loaded = loaded.clone();
         let health = health.clone();
         tokio::spawn(async move {
-            match tokio::task::spawn_blocking(move || load(engines)).await {
+            match tokio::task::spawn_blocking(move || load(loaded)).await {
                 Ok(Ok(())) => {
                     health.set_service_status("", ServingStatus::Serving).await;
                     health
@@ -168,7 +229,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let service = TranscriptionServer::new(TranscriptionService::new(engines, max_concurrent))
+    let service = TranscriptionServer::new(TranscriptionService::new(loaded, max_concurrent))
         .max_decoding_message_size(MAX_MESSAGE_BYTES);
     let result = tonic::transport::Server::builder()
         .add_service(health_service)

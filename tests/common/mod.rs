@@ -45,5 +45,83 @@ pub fn load_16k(path: &std::path::Path) -> Vec<f32> {
 }
 
 pub fn threads() -> usize {
-    callqa::engines::default_threads()
+    callqa::engines::cores()
+}
+
+/// The transcription engines, as `callqa transcribe` builds them.
+pub fn engines() -> callqa::pipeline::Engines {
+    let config = callqa::asr::pool::PoolConfig::for_cores(threads());
+    callqa::engines::pipeline(
+        &model_dir(),
+        &callqa::engines::WhisperChoice::parse("base"),
+        &config,
+    )
+    .unwrap()
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A 16-bit PCM WAV in memory from per-channel samples.
+pub fn wav_pcm16(channels: &[Vec<f32>], rate: u32) -> Vec<u8> {
+    let spec = hound::WavSpec {
+        channels: channels.len() as u16,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    {
+        let mut w = hound::WavWriter::new(&mut cursor, spec).unwrap();
+        for i in 0..channels[0].len() {
+            for c in channels {
+                w.write_sample((c[i].clamp(-1.0, 1.0) * 32767.0) as i16)
+                    .unwrap();
+            }
+        }
+        w.finalize().unwrap();
+    }
+    cursor.into_inner()
+}
+
+/// A WAV file written by hand, so that its header can say anything (including lies).
+pub fn wav_raw(
+    format_tag: u16,
+    channels: u16,
+    rate: u32,
+    bits: u16,
+    declared_data_len: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let block_align = channels.saturating_mul(bits / 8);
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(
+        &((if format_tag != 1 { 38 } else { 36 }) + declared_data_len).to_le_bytes(),
+    );
+    // Non-PCM formats (G.711, float) carry a cbSize field: an 18-byte fmt chunk.
+    let extensible = format_tag != 1;
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&(if extensible { 18u32 } else { 16 }).to_le_bytes());
+    out.extend_from_slice(&format_tag.to_le_bytes());
+    out.extend_from_slice(&channels.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * u32::from(block_align)).to_le_bytes());
+    out.extend_from_slice(&block_align.to_le_bytes());
+    out.extend_from_slice(&bits.to_le_bytes());
+    if extensible {
+        out.extend_from_slice(&0u16.to_le_bytes());
+    }
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&declared_data_len.to_le_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// Decoded 16 kHz mono speech of a shared recording.
+pub fn speech(rel: &str) -> Vec<f32> {
+    load_16k(&eval_dir().join(rel))
 }

@@ -1,0 +1,162 @@
+//! A pool of Whisper decoding states over one shared model, fed through a bounded queue.
+//!
+//! whisper.cpp's own server decodes one request at a time. Here N worker threads each own a state
+//! (its KV cache and buffers) and share the weights, so N windows decode at once. The queue is
+//! bounded: producers wait (batch) or are refused (`try_` calls), memory never grows without bound.
+
+use super::{AsrError, DecodeOptions, Segment, WhisperModel};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Pool sizing.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Decoding states (windows decoded at once). Default: the number of cores.
+    pub states: usize,
+    /// Threads per decode. Default: cores / states, at least 1.
+    pub threads_per_state: usize,
+    /// Windows that may wait in the queue.
+    pub queue: usize,
+    /// Word times by DTW alignment (see `WhisperModel::load`).
+    pub dtw: bool,
+}
+
+impl PoolConfig {
+    pub fn for_cores(cores: usize) -> Self {
+        let cores = cores.max(1);
+        Self {
+            states: cores,
+            threads_per_state: 1,
+            queue: 4 * cores,
+            dtw: true,
+        }
+    }
+}
+
+type Reply<T> = mpsc::Sender<Result<T, AsrError>>;
+
+enum Job {
+    Transcribe {
+        audio: Vec<f32>,
+        opts: DecodeOptions,
+        reply: Reply<Vec<Segment>>,
+    },
+    Detect {
+        audio: Vec<f32>,
+        reply: Reply<String>,
+    },
+}
+
+pub struct WhisperPool {
+    sender: Option<SyncSender<Job>>,
+    workers: Vec<JoinHandle<()>>,
+    multilingual: bool,
+}
+
+/// A window's result, to be collected later.
+pub type Pending = Receiver<Result<Vec<Segment>, AsrError>>;
+
+impl WhisperPool {
+    pub fn load(path: &Path, config: &PoolConfig) -> Result<Self, AsrError> {
+        let model = Arc::new(WhisperModel::load(path, config.dtw)?);
+        let multilingual = model.is_multilingual();
+        let (sender, receiver) = mpsc::sync_channel::<Job>(config.queue.max(1));
+        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        let mut workers = Vec::new();
+        for i in 0..config.states.max(1) {
+            // Create every state up front, so a model that cannot run fails at load time.
+            let mut state = model.new_state()?;
+            let model = model.clone();
+            let receiver = receiver.clone();
+            let threads = config.threads_per_state.max(1);
+            let worker = std::thread::Builder::new()
+                .name(format!("whisper-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return }; // the pool was dropped
+                        match job {
+                            Job::Transcribe { audio, opts, reply } => {
+                                // Generous: base decodes many times faster than real time here.
+                                let budget = Duration::from_secs_f32(
+                                    (audio.len() as f32 / 16_000.0 * 4.0).max(20.0),
+                                );
+                                let result = model
+                                    .transcribe_window(&mut state, &audio, &opts, threads, budget);
+                                let _ = reply.send(result);
+                            }
+                            Job::Detect { audio, reply } => {
+                                let _ =
+                                    reply.send(model.detect_language(&mut state, &audio, threads));
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| AsrError::Run(format!("cannot start a worker: {e}")))?;
+            workers.push(worker);
+        }
+        Ok(Self {
+            sender: Some(sender),
+            workers,
+            multilingual,
+        })
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    fn sender(&self) -> Result<&SyncSender<Job>, AsrError> {
+        self.sender.as_ref().ok_or(AsrError::PoolClosed)
+    }
+
+    /// Queues a window, waiting while the queue is full (backpressure).
+    pub fn transcribe(&self, audio: Vec<f32>, opts: DecodeOptions) -> Result<Pending, AsrError> {
+        let (reply, pending) = mpsc::channel();
+        self.sender()?
+            .send(Job::Transcribe { audio, opts, reply })
+            .map_err(|_| AsrError::PoolClosed)?;
+        Ok(pending)
+    }
+
+    /// Queues a window only if there is room; `Ok(None)` when the queue is full.
+    pub fn try_transcribe(
+        &self,
+        audio: Vec<f32>,
+        opts: DecodeOptions,
+    ) -> Result<Option<Pending>, AsrError> {
+        let (reply, pending) = mpsc::channel();
+        match self
+            .sender()?
+            .try_send(Job::Transcribe { audio, opts, reply })
+        {
+            Ok(()) => Ok(Some(pending)),
+            Err(TrySendError::Full(_)) => Ok(None),
+            Err(TrySendError::Disconnected(_)) => Err(AsrError::PoolClosed),
+        }
+    }
+
+    /// The language spoken in `audio`, on the first free state.
+    pub fn detect_language(&self, audio: Vec<f32>) -> Result<String, AsrError> {
+        let (reply, result) = mpsc::channel();
+        self.sender()?
+            .send(Job::Detect { audio, reply })
+            .map_err(|_| AsrError::PoolClosed)?;
+        result.recv().map_err(|_| AsrError::PoolClosed)?
+    }
+}
+
+impl Drop for WhisperPool {
+    fn drop(&mut self) {
+        self.sender.take(); // workers see the queue close and exit
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `callqa bench asr`: callqa and faster-whisper side by side, in one run, on the same files.
+//!
+//! The peer runs in its own Python virtual environment (benches/peer/setup.sh), with the same
+//! Whisper base weights (CTranslate2, int8), the same beam size, VAD on and the same thread
+//! count. Both load their model once, outside the timings; each file's wall time covers decode,
+//! resample, VAD and transcription.
+
+use crate::asr::Language;
+use crate::audio::StreamDecoder;
+use crate::eval::{ErrorCount, word_errors};
+use crate::pipeline::{CallOptions, Engines};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The reference transcript of a vCon file: the `transcript` analysis (paragraphs joined).
+pub fn vcon_reference(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let analyses = v["analysis"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    analyses
+        .iter()
+        .find(|a| a["type"] == "transcript")
+        .and_then(|a| a["body"]["transcript"].as_str())
+        .map(|t| {
+            t.split("\n\n")
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .with_context(|| format!("{}: no transcript analysis", path.display()))
+}
+
+/// One engine's result on one file.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub seconds: f64,
+    pub text: String,
+}
+
+pub struct PeerConfig {
+    pub python: PathBuf,
+    pub runner: PathBuf,
+    pub model: PathBuf,
+    pub threads: usize,
+}
+
+/// Runs faster-whisper over all files in one process (model loaded once).
+pub fn run_peer(peer: &PeerConfig, files: &[PathBuf], beam_size: usize) -> Result<Vec<Run>> {
+    let out = Command::new(&peer.python)
+        .arg(&peer.runner)
+        .args(["--model"])
+        .arg(&peer.model)
+        .args([
+            "--threads",
+            &peer.threads.to_string(),
+            "--beam-size",
+            &beam_size.to_string(),
+        ])
+        .args(["--language", "en", "--vad"])
+        .args(files)
+        .output()
+        .with_context(|| format!("cannot run {}", peer.python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "faster-whisper failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let runs: Vec<Run> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| Run {
+            seconds: v["seconds"].as_f64().unwrap_or(0.0),
+            text: v["text"].as_str().unwrap_or("").to_owned(),
+        })
+        .collect();
+    if runs.len() != files.len() {
+        bail!(
+            "faster-whisper returned {} results for {} files",
+            runs.len(),
+            files.len()
+        );
+    }
+    Ok(runs)
+}
+
+pub fn run_callqa(
+    engines: &Engines,
+    files: &[PathBuf],
+    beam_size: usize,
+) -> Result<Vec<(Run, f64)>> {
+    let opts = CallOptions {
+        language: Language::En,
+        beam_size,
+        ..CallOptions::default()
+    };
+    files
+        .iter()
+        .map(|f| {
+            let started = Instant::now();
+            let decoder = StreamDecoder::from_file(f).with_context(|| f.display().to_string())?;
+            let t = engines
+                .transcribe(decoder, &opts)
+                .with_context(|| f.display().to_string())?;
+            let text = t
+                .turns
+                .iter()
+                .map(|t| t.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            Ok((
+                Run {
+                    seconds: started.elapsed().as_secs_f64(),
+                    text,
+                },
+                t.duration_ms as f64 / 1000.0,
+            ))
+        })
+        .collect()
+}
+
+/// Prints the side-by-side table and totals.
+pub fn report(files: &[PathBuf], ours: &[(Run, f64)], peer: &[Run]) -> Result<()> {
+    println!(
+        "{:<42} {:>7} {:>9} {:>9} {:>7} {:>8} {:>8}",
+        "file", "audio s", "callqa s", "peer s", "ratio", "WER cqa", "WER peer"
+    );
+    let (mut audio, mut t_ours, mut t_peer) = (0.0, 0.0, 0.0);
+    let (mut e_ours, mut e_peer) = (ErrorCount::default(), ErrorCount::default());
+    for ((file, (o, secs)), p) in files.iter().zip(ours).zip(peer) {
+        let vcon = file.with_extension("vcon.json");
+        let reference = vcon_reference(&vcon)?;
+        let (wo, wp) = (
+            word_errors(&reference, &o.text),
+            word_errors(&reference, &p.text),
+        );
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        println!(
+            "{:<42} {:>7.1} {:>9.2} {:>9.2} {:>7.2} {:>7.1}% {:>7.1}%",
+            name,
+            secs,
+            o.seconds,
+            p.seconds,
+            o.seconds / p.seconds.max(1e-9),
+            wo.rate() * 100.0,
+            wp.rate() * 100.0
+        );
+        audio += secs;
+        t_ours += o.seconds;
+        t_peer += p.seconds;
+        e_ours = e_ours + wo;
+        e_peer = e_peer + wp;
+    }
+    println!(
+        "total: {audio:.1} s audio; callqa {t_ours:.2} s (RTF {:.3}, WER {:.2}%), faster-whisper {t_peer:.2} s (RTF {:.3}, WER {:.2}%); ratio callqa/peer {:.2}",
+        t_ours / audio,
+        e_ours.rate() * 100.0,
+        t_peer / audio,
+        e_peer.rate() * 100.0,
+        t_ours / t_peer.max(1e-9)
+    );
+    Ok(())
+}

@@ -1,0 +1,554 @@
+//! From recording to role-attributed, time-aligned transcript.
+//!
+//! decode (packet by packet) → channels as roles → resample to 16 kHz → VAD → ≤30 s windows →
+//! Whisper pool → segments mapped back to call time → turns. Audio is held only from the start of
+//! the current speech segment and for the window being filled, so a two-hour call needs no more
+//! memory than a short one.
+
+use crate::asr::window::{Window, WindowPacker};
+use crate::asr::{
+    AsrError, DecodeOptions, Language, Segment, WhisperPool, Word, initial_prompt, pool::Pending,
+};
+use crate::audio::channels::{DuplicateDetector, Layout, Role, channel_roles};
+use crate::audio::resample::{ResampleError, StreamResampler};
+use crate::audio::vad::{SpeechChunk, StreamVad, Vad, VadParams};
+use crate::audio::{DecodeError, StreamDecoder};
+use crate::onnx::OnnxError;
+use serde::Serialize;
+use std::sync::Mutex;
+
+/// How long to listen before deciding whether stereo channels are copies of each other.
+const MAX_LAYOUT_PROBE_SECS: u64 = 60;
+/// Segments of one speaker closer than this are one turn.
+const TURN_JOIN_GAP_MS: u64 = 1_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Resample(#[from] ResampleError),
+    #[error("VAD: {0}")]
+    Vad(#[from] OnnxError),
+    #[error(transparent)]
+    Asr(#[from] AsrError),
+    #[error("invalid call options: {0}")]
+    Options(String),
+}
+
+/// Per-call settings.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    pub language: Language,
+    /// Channel → role. Empty: stereo is agent (0) + customer (1), more channels are UNKNOWN.
+    pub channel_roles: Vec<Role>,
+    /// Words Whisper should expect: competitor names, product terms.
+    pub hotwords: Vec<String>,
+    pub vad: VadParams,
+    pub beam_size: usize,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            language: Language::Auto,
+            channel_roles: Vec::new(),
+            hotwords: Vec::new(),
+            vad: VadParams::default(),
+            beam_size: 1,
+        }
+    }
+}
+
+/// Where a turn's role came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleSource {
+    /// The channel the speech was recorded on (configured or the stereo default).
+    Channel,
+    /// Guessed from what was said (mono recordings): a heuristic, not a measurement.
+    Heuristic,
+    /// Not known.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Turn {
+    pub role: Role,
+    pub role_source: RoleSource,
+    /// The recorded channel, for per-channel layouts.
+    pub channel: Option<usize>,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub text: String,
+    pub words: Vec<Word>,
+    pub avg_logprob: f32,
+    pub no_speech_prob: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CallTranscript {
+    pub language: String,
+    pub duration_ms: u64,
+    pub sample_rate: u32,
+    pub channels: usize,
+    pub layout: Layout,
+    /// Speech found by VAD, summed over tracks.
+    pub speech_ms: u64,
+    /// Whisper windows decoded.
+    pub windows: usize,
+    pub turns: Vec<Turn>,
+}
+
+/// The models a call needs: the Whisper pool and a few VAD sessions to reuse.
+pub struct Engines {
+    pub whisper: WhisperPool,
+    vads: Mutex<Vec<Vad>>,
+    new_vad: Box<dyn Fn() -> Result<Vad, OnnxError> + Send + Sync>,
+}
+
+impl Engines {
+    pub fn new(
+        whisper: WhisperPool,
+        new_vad: impl Fn() -> Result<Vad, OnnxError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            whisper,
+            vads: Mutex::new(Vec::new()),
+            new_vad: Box::new(new_vad),
+        }
+    }
+
+    fn take_vad(&self) -> Result<Vad, OnnxError> {
+        let reused = self.vads.lock().ok().and_then(|mut v| v.pop());
+        match reused {
+            Some(v) => Ok(v),
+            None => (self.new_vad)(),
+        }
+    }
+
+    fn return_vads(&self, vads: Vec<Vad>) {
+        if let Ok(mut pool) = self.vads.lock() {
+            pool.extend(vads);
+        }
+    }
+
+    /// Transcribes a whole call.
+    pub fn transcribe(
+        &self,
+        decoder: StreamDecoder,
+        opts: &CallOptions,
+    ) -> Result<CallTranscript, PipelineError> {
+        let n = decoder.channels().max(1);
+        let mut vads = (0..n)
+            .map(|_| self.take_vad())
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = transcribe_call(self, decoder, opts, &mut vads);
+        self.return_vads(vads);
+        result
+    }
+}
+
+struct Track<'v> {
+    channel: usize,
+    resampler: StreamResampler,
+    vad: StreamVad<'v>,
+    packer: WindowPacker,
+}
+
+struct Submitted {
+    track: usize,
+    window: Window,
+    pending: Pending,
+}
+
+/// Sends windows to the pool, deciding the call's language on the first one.
+struct Dispatcher<'e> {
+    pool: &'e WhisperPool,
+    opts: &'e CallOptions,
+    decode: Option<DecodeOptions>,
+    submitted: Vec<Submitted>,
+    speech_ms: u64,
+}
+
+impl Dispatcher<'_> {
+    fn submit(&mut self, track: usize, mut window: Window) -> Result<(), PipelineError> {
+        let audio = std::mem::take(&mut window.audio);
+        if self.decode.is_none() {
+            let language = match self.opts.language {
+                Language::Zh => "zh".to_owned(),
+                Language::En => "en".to_owned(),
+                Language::Auto => self.pool.detect_language(audio.clone())?,
+            };
+            let prompt = initial_prompt(&language, &self.opts.hotwords);
+            self.decode = Some(DecodeOptions {
+                language,
+                prompt,
+                beam_size: self.opts.beam_size,
+            });
+        }
+        let decode = self.decode.clone().expect("set above");
+        let pending = self.pool.transcribe(audio, decode)?;
+        self.submitted.push(Submitted {
+            track,
+            window,
+            pending,
+        });
+        Ok(())
+    }
+
+    fn speech(
+        &mut self,
+        track: usize,
+        packer: &mut WindowPacker,
+        chunks: Vec<SpeechChunk>,
+    ) -> Result<(), PipelineError> {
+        for chunk in chunks {
+            self.speech_ms += chunk.segment().end_ms - chunk.segment().start_ms;
+            for window in packer.push(chunk) {
+                self.submit(track, window)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn feed(
+    tracks: &mut [Track<'_>],
+    dispatch: &mut Dispatcher<'_>,
+    chunk: &[Vec<f32>],
+) -> Result<(), PipelineError> {
+    for i in 0..tracks.len() {
+        let t = &mut tracks[i];
+        let samples = t.resampler.push(&chunk[t.channel])?;
+        let speech = t.vad.push(&samples)?;
+        if let Some(first) = speech.first() {
+            // A window never spans the other side's speech: Whisper would run one speaker's
+            // words into the next turn. Close the other tracks' windows before this speech.
+            let starts = first.start_sample;
+            for (j, other) in tracks.iter_mut().enumerate() {
+                if j != i
+                    && other.packer.ends_before(starts)
+                    && let Some(w) = other.packer.finish()
+                {
+                    dispatch.submit(j, w)?;
+                }
+            }
+        }
+        dispatch.speech(i, &mut tracks[i].packer, speech)?;
+    }
+    Ok(())
+}
+
+fn transcribe_call(
+    engines: &Engines,
+    mut decoder: StreamDecoder,
+    opts: &CallOptions,
+    vads: &mut [Vad],
+) -> Result<CallTranscript, PipelineError> {
+    if opts.language == Language::Zh && !engines.whisper.is_multilingual() {
+        return Err(AsrError::EnglishOnly("zh".into()).into());
+    }
+    let rate = decoder.sample_rate();
+    let n_channels = decoder.channels();
+    if opts.channel_roles.len() > n_channels {
+        return Err(PipelineError::Options(format!(
+            "{} channel roles given for a {n_channels}-channel recording",
+            opts.channel_roles.len()
+        )));
+    }
+
+    // Listen to the first seconds to tell real stereo from mono written twice.
+    let mut held: Vec<Vec<Vec<f32>>> = Vec::new();
+    let mut frames: u64 = 0;
+    let mut ended = false;
+    let layout = if n_channels == 1 {
+        Layout::Mono
+    } else {
+        let mut detector = DuplicateDetector::default();
+        while !detector.ready() && frames < MAX_LAYOUT_PROBE_SECS * u64::from(rate) {
+            match decoder.next_chunk()? {
+                Some(chunk) => {
+                    frames += chunk[0].len() as u64;
+                    detector.push(&chunk);
+                    held.push(chunk);
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if detector.all_duplicates() {
+            Layout::Duplicated {
+                channels: n_channels,
+            }
+        } else {
+            Layout::PerChannel {
+                roles: channel_roles(n_channels, &opts.channel_roles),
+            }
+        }
+    };
+    // One track per channel when channels are the two sides; otherwise one track of channel 0.
+    let per_channel = matches!(layout, Layout::PerChannel { .. });
+    let roles: Vec<(usize, Role)> = match &layout {
+        Layout::PerChannel { roles } => roles.iter().copied().enumerate().collect(),
+        Layout::Mono | Layout::Duplicated { .. } => vec![(0, Role::Unknown)],
+    };
+
+    let mut tracks = Vec::new();
+    for (&(channel, _), vad) in roles.iter().zip(vads.iter_mut()) {
+        tracks.push(Track {
+            channel,
+            resampler: StreamResampler::new(rate)?,
+            vad: StreamVad::new(vad, opts.vad.clone()),
+            packer: WindowPacker::default(),
+        });
+    }
+    let mut dispatch = Dispatcher {
+        pool: &engines.whisper,
+        opts,
+        decode: None,
+        submitted: Vec::new(),
+        speech_ms: 0,
+    };
+    for chunk in held.drain(..) {
+        feed(&mut tracks, &mut dispatch, &chunk)?;
+    }
+    if !ended {
+        while let Some(chunk) = decoder.next_chunk()? {
+            frames += chunk[0].len() as u64;
+            feed(&mut tracks, &mut dispatch, &chunk)?;
+        }
+    }
+    for (i, t) in tracks.into_iter().enumerate() {
+        let Track {
+            mut resampler,
+            mut vad,
+            mut packer,
+            ..
+        } = t;
+        let tail = resampler.finish()?;
+        let mut speech = vad.push(&tail)?;
+        speech.extend(vad.finish()?);
+        dispatch.speech(i, &mut packer, speech)?;
+        if let Some(w) = packer.finish() {
+            dispatch.submit(i, w)?;
+        }
+    }
+
+    let windows = dispatch.submitted.len();
+    let mut segments = Vec::new();
+    for s in dispatch.submitted {
+        let result = s.pending.recv().map_err(|_| AsrError::PoolClosed)??;
+        let (channel, role) = roles[s.track];
+        for seg in result {
+            segments.push(to_call_time(
+                seg,
+                &s.window,
+                role,
+                per_channel.then_some(channel),
+            ));
+        }
+    }
+    let mut turns = join_turns(segments);
+    if !per_channel {
+        infer_mono_roles(&mut turns);
+    }
+    let language = dispatch
+        .decode
+        .map(|d| d.language)
+        .unwrap_or_else(|| match opts.language {
+            Language::Zh => "zh".into(),
+            Language::En => "en".into(),
+            Language::Auto => String::new(), // no speech: nothing to detect
+        });
+    Ok(CallTranscript {
+        language,
+        duration_ms: frames * 1000 / u64::from(rate.max(1)),
+        sample_rate: rate,
+        channels: n_channels,
+        layout,
+        speech_ms: dispatch.speech_ms,
+        windows,
+        turns,
+    })
+}
+
+/// Maps a window's segment, and its words, to call time.
+fn to_call_time(seg: Segment, window: &Window, role: Role, channel: Option<usize>) -> Turn {
+    let words = seg
+        .words
+        .into_iter()
+        .map(|w| {
+            let start_ms = window.to_call_ms(w.start_ms);
+            Word {
+                start_ms,
+                end_ms: window.to_call_ms(w.end_ms).max(start_ms),
+                ..w
+            }
+        })
+        .collect();
+    let start_ms = window.to_call_ms(seg.start_ms);
+    Turn {
+        role,
+        role_source: if channel.is_some() {
+            RoleSource::Channel
+        } else {
+            RoleSource::None
+        },
+        channel,
+        start_ms,
+        end_ms: window.to_call_ms(seg.end_ms).max(start_ms),
+        text: seg.text,
+        words,
+        avg_logprob: seg.avg_logprob,
+        no_speech_prob: seg.no_speech_prob,
+    }
+}
+
+fn is_cjk_text(s: &str) -> bool {
+    s.chars()
+        .next()
+        .is_some_and(|c| ('\u{3400}'..='\u{9fff}').contains(&c) || "，。？！".contains(c))
+}
+
+/// Orders segments by time across channels, and joins one speaker's consecutive segments into a
+/// turn while nobody else speaks in between.
+fn join_turns(mut segments: Vec<Turn>) -> Vec<Turn> {
+    segments.sort_by_key(|t| (t.start_ms, t.channel));
+    let mut turns: Vec<Turn> = Vec::new();
+    for seg in segments {
+        match turns.last_mut() {
+            Some(last)
+                if last.channel == seg.channel
+                    && last.role == seg.role
+                    && seg.start_ms <= last.end_ms + TURN_JOIN_GAP_MS =>
+            {
+                let (n_last, n_seg) = (
+                    last.words.len().max(1) as f32,
+                    seg.words.len().max(1) as f32,
+                );
+                last.avg_logprob =
+                    (last.avg_logprob * n_last + seg.avg_logprob * n_seg) / (n_last + n_seg);
+                last.no_speech_prob = last.no_speech_prob.max(seg.no_speech_prob);
+                if !(is_cjk_text(&seg.text)
+                    || last.text.ends_with(|c: char| "，。？！".contains(c)))
+                {
+                    last.text.push(' ');
+                }
+                last.text.push_str(&seg.text);
+                last.end_ms = last.end_ms.max(seg.end_ms);
+                last.words.extend(seg.words);
+            }
+            _ => turns.push(seg),
+        }
+    }
+    turns
+}
+
+/// Phrases an agent uses to open or run a sales call, and a customer to explain why they call.
+const AGENT_CUES: &[&str] = &[
+    "这里是",
+    "我是",
+    "我们公司",
+    "我们的产品",
+    "请问您",
+    "请问你",
+    "您好，我",
+    "感谢您的来电",
+    "有什么可以帮您",
+    "this is",
+    "thank you for calling",
+    "thanks for calling",
+    "how can i help",
+    "how may i help",
+    "my name is",
+    "i'm calling from",
+    "calling from",
+];
+const CUSTOMER_CUES: &[&str] = &[
+    "我想了解",
+    "我想咨询",
+    "我想问一下",
+    "你们的价格",
+    "太贵",
+    "我们公司现在用",
+    "i'm calling about",
+    "i have a question",
+    "i'd like to know",
+    "too expensive",
+    "we're currently using",
+];
+
+/// Mono recordings carry no speaker information. Where a turn's words clearly belong to one side
+/// (an agent's self-introduction, a customer's enquiry), label it, marked as a heuristic; the
+/// rest stay UNKNOWN.
+fn infer_mono_roles(turns: &mut [Turn]) {
+    for t in turns.iter_mut() {
+        let lower = t.text.to_lowercase();
+        let agent = AGENT_CUES.iter().any(|c| lower.contains(c));
+        let customer = CUSTOMER_CUES.iter().any(|c| lower.contains(c));
+        let role = match (agent, customer) {
+            (true, false) => Role::Agent,
+            (false, true) => Role::Customer,
+            _ => continue,
+        };
+        t.role = role;
+        t.role_source = RoleSource::Heuristic;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(channel: usize, role: Role, start: u64, end: u64, text: &str) -> Turn {
+        Turn {
+            role,
+            role_source: RoleSource::Channel,
+            channel: Some(channel),
+            start_ms: start,
+            end_ms: end,
+            text: text.into(),
+            words: vec![],
+            avg_logprob: -0.2,
+            no_speech_prob: 0.1,
+        }
+    }
+
+    #[test]
+    fn turns_interleave_by_time_and_join_within_a_speaker() {
+        let segs = vec![
+            turn(1, Role::Customer, 5_000, 7_000, "多少钱？"),
+            turn(0, Role::Agent, 0, 2_000, "您好，"),
+            turn(0, Role::Agent, 2_500, 4_000, "这里是销售部。"),
+            turn(0, Role::Agent, 8_000, 9_000, "一万元。"),
+        ];
+        let t = join_turns(segs);
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            (t[0].role, t[0].start_ms, t[0].end_ms),
+            (Role::Agent, 0, 4_000)
+        );
+        assert_eq!(t[0].text, "您好，这里是销售部。");
+        assert_eq!(t[1].role, Role::Customer);
+        assert_eq!(t[2].text, "一万元。");
+    }
+
+    #[test]
+    fn mono_roles_come_only_from_clear_cues() {
+        let mut t = vec![
+            turn(0, Role::Unknown, 0, 1, "您好，这里是星云软件，我是小王。"),
+            turn(0, Role::Unknown, 1, 2, "我想了解一下你们的价格。"),
+            turn(0, Role::Unknown, 2, 3, "好的。"),
+        ];
+        infer_mono_roles(&mut t);
+        assert_eq!(
+            (t[0].role, t[0].role_source),
+            (Role::Agent, RoleSource::Heuristic)
+        );
+        assert_eq!(t[1].role, Role::Customer);
+        assert_eq!(t[2].role, Role::Unknown);
+    }
+}
