@@ -8,7 +8,11 @@ use callqa::engines;
 #[test]
 fn speech_padded_with_a_second_of_silence_is_found_within_200_ms() {
     let mut vad = engines::vad(&common::model_dir()).unwrap();
-    let params = VadParams::default();
+    // The detected regions themselves, without the padding added for Whisper.
+    let params = VadParams {
+        speech_pad_ms: 0,
+        ..VadParams::default()
+    };
     for file in [
         "asr/zh/wenet/aishell-BAC009S0724W0121.wav",
         "asr/en/whisper/jfk.flac",
@@ -72,4 +76,31 @@ fn pure_silence_and_noise_floor_have_no_speech() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn a_long_call_streams_through_vad_in_bounded_memory() {
+    use callqa::audio::vad::StreamVad;
+    let mut vad = engines::vad(&common::model_dir()).unwrap();
+    let speech = common::speech("asr/zh/wenet/aishell-BAC009S0724W0121.wav");
+    let mut stream = StreamVad::new(&mut vad, VadParams::default());
+    // 10 minutes: a sentence every 30 s, fed in 100 ms chunks as a decoder would.
+    let mut found = 0;
+    let mut peak = 0;
+    for minute_part in 0..20 {
+        let mut block = speech.clone();
+        block.resize(16_000 * 30, 0.0);
+        for chunk in block.chunks(1_600) {
+            found += stream.push(chunk).unwrap().len();
+            peak = peak.max(stream.buffered_samples());
+        }
+        assert!(
+            found >= minute_part,
+            "speech {minute_part} not emitted in time"
+        );
+    }
+    found += stream.finish().unwrap().len();
+    assert_eq!(found, 20);
+    // Never more than one sentence (4.3 s) plus padding held, not the 10 minutes streamed.
+    assert!(peak < 16_000 * 6, "held {peak} samples");
 }

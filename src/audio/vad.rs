@@ -282,6 +282,11 @@ impl<'a> StreamVad<'a> {
         out
     }
 
+    /// Samples held right now (the memory a long call costs).
+    pub fn buffered_samples(&self) -> usize {
+        self.buf.len()
+    }
+
     pub fn push(&mut self, samples: &[f32]) -> Result<Vec<SpeechChunk>, OnnxError> {
         self.buf.extend_from_slice(samples);
         self.total += samples.len() as u64;
