@@ -2,6 +2,7 @@
 //! error rate (Chinese) after the usual normalisation.
 
 use crate::asr::Language;
+use crate::asr::guards::is_cjk;
 use crate::audio::StreamDecoder;
 use crate::pipeline::{CallOptions, Engines};
 use anyhow::{Context, Result};
@@ -13,10 +14,6 @@ const EN_DIGITS: [&str; 10] = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
 ];
 const ZH_DIGITS: [char; 10] = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
-
-fn is_cjk(c: char) -> bool {
-    ('\u{3400}'..='\u{9fff}').contains(&c) || ('\u{f900}'..='\u{faff}').contains(&c)
-}
 
 /// Whether a reference is Chinese (scored by characters) or not (scored by words).
 pub fn is_chinese(text: &str) -> bool {

@@ -5,6 +5,7 @@
 //! the current speech segment and for the window being filled, so a two-hour call needs no more
 //! memory than a short one.
 
+use crate::asr::guards::is_cjk;
 use crate::asr::window::{Window, WindowPacker};
 use crate::asr::{
     AsrError, DecodeOptions, Language, Segment, WhisperPool, Word, initial_prompt, pool::Pending,
@@ -407,10 +408,11 @@ fn to_call_time(seg: Segment, window: &Window, role: Role, channel: Option<usize
     }
 }
 
+/// Text that starts with a Chinese character or full-width punctuation: joined without a space.
 fn is_cjk_text(s: &str) -> bool {
     s.chars()
         .next()
-        .is_some_and(|c| ('\u{3400}'..='\u{9fff}').contains(&c) || "，。？！".contains(c))
+        .is_some_and(|c| is_cjk(c) || "，。？！".contains(c))
 }
 
 /// Orders segments by time across channels, and joins one speaker's consecutive segments into a

@@ -56,7 +56,8 @@ pub fn is_credit(text: &str) -> bool {
     left < before && left * 5 <= before // at least 80 % of it was credits
 }
 
-fn is_cjk(c: char) -> bool {
+/// A Chinese (CJK ideograph) character.
+pub fn is_cjk(c: char) -> bool {
     matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
