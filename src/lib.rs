@@ -4,6 +4,7 @@
 //! orchestrated by `pipeline` → `text` (embeddings) → analysers (to come) → `server` (gRPC).
 //! `models` installs and checks every model file.
 
+pub mod analysis;
 pub mod asr;
 pub mod audio;
 pub mod bench;

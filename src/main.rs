@@ -1,4 +1,5 @@
 use anyhow::{Context, Result, bail};
+use callqa::analysis::playbook::Playbook;
 use callqa::asr::Language;
 use callqa::asr::pool::PoolConfig;
 use callqa::audio::StreamDecoder;
@@ -72,6 +73,11 @@ enum Command {
         #[command(flatten)]
         vad: VadArgs,
     },
+    /// Check a playbook, or run its rules over a text transcript.
+    Playbook {
+        #[command(subcommand)]
+        what: PlaybookWhat,
+    },
     /// Accuracy evaluation over reference data.
     Eval {
         #[command(subcommand)]
@@ -136,6 +142,19 @@ enum EvalWhat {
         json: bool,
         #[command(flatten)]
         vad: VadArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlaybookWhat {
+    /// Validate a playbook and print its name, revision and rule counts.
+    Check { playbook: PathBuf },
+    /// Run the rules over a transcript: JSON lines of {role, start_ms, end_ms, text}.
+    Test {
+        #[arg(long)]
+        playbook: PathBuf,
+        #[arg(long)]
+        transcript: PathBuf,
     },
 }
 
@@ -263,6 +282,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
             report.print(json);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Playbook {
+            what: PlaybookWhat::Check { playbook },
+        } => {
+            let p = Playbook::load(&playbook)?;
+            let out = json!({
+                "playbook": p.name, "revision": p.revision, "key_questions": p.key_questions.len(),
+                "competitors": p.competitors.len(), "dimensions": p.dimensions.len(),
+                "coaching_rules": p.coaching.rules.len(),
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Playbook {
+            what:
+                PlaybookWhat::Test {
+                    playbook,
+                    transcript,
+                },
+        } => {
+            let p = Playbook::load(&playbook)?;
+            let turns = read_transcript(&transcript)?;
+            let call_ms = turns.iter().map(|t| t.end_ms).max().unwrap_or(0);
+            let report = callqa::analysis::run_rules(&p, &turns, call_ms);
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             what:
                 BenchWhat::Asr {
@@ -322,6 +367,27 @@ fn transcribe(
     out["file"] = json!(file);
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A text transcript: one JSON turn per line ({role, start_ms, end_ms, text}), in time order.
+fn read_transcript(path: &Path) -> Result<Vec<callqa::pipeline::Turn>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut turns: Vec<callqa::pipeline::Turn> = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let turn: callqa::pipeline::Turn = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not a turn", path.display(), i + 1))?;
+        if turn.end_ms < turn.start_ms {
+            bail!("{}:{}: end_ms is before start_ms", path.display(), i + 1);
+        }
+        turns.push(turn);
+    }
+    turns.sort_by_key(|t| t.start_ms);
+    Ok(turns)
 }
 
 fn default_bench_files() -> Result<Vec<PathBuf>> {

@@ -15,7 +15,7 @@ use crate::audio::resample::{ResampleError, StreamResampler};
 use crate::audio::vad::{SpeechChunk, StreamVad, Vad, VadParams};
 use crate::audio::{DecodeError, StreamDecoder};
 use crate::onnx::OnnxError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
 /// How long to listen before deciding whether stereo channels are copies of each other.
@@ -62,7 +62,7 @@ impl Default for CallOptions {
 }
 
 /// Where a turn's role came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoleSource {
     /// The channel the speech was recorded on (configured or the stereo default).
@@ -70,20 +70,28 @@ pub enum RoleSource {
     /// Guessed from what was said (mono recordings): a heuristic, not a measurement.
     Heuristic,
     /// Not known.
+    #[default]
     None,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// One speaker's stretch of talk. As JSON (one per line) it is also the text-transcript format
+/// of `callqa playbook test`, where only role, start_ms, end_ms and text are required.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Turn {
     pub role: Role,
+    #[serde(default)]
     pub role_source: RoleSource,
     /// The recorded channel, for per-channel layouts.
+    #[serde(default)]
     pub channel: Option<usize>,
     pub start_ms: u64,
     pub end_ms: u64,
     pub text: String,
+    #[serde(default)]
     pub words: Vec<Word>,
+    #[serde(default)]
     pub avg_logprob: f32,
+    #[serde(default)]
     pub no_speech_prob: f32,
 }
 

@@ -46,7 +46,7 @@ pub enum Language {
 }
 
 /// A token with its time, inside a segment.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Word {
     pub text: String,
     pub start_ms: u64,

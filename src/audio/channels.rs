@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Role {
+    #[serde(alias = "agent")]
     Agent,
+    #[serde(alias = "customer")]
     Customer,
+    #[serde(alias = "unknown")]
     Unknown,
 }
 

@@ -1,0 +1,28 @@
+//! Call analysis over a role-attributed transcript. So far: the playbook, talk metrics and
+//! competitor mentions; key questions, emotion, the summary and the scorecard come next.
+
+pub mod competitors;
+pub mod playbook;
+pub mod talk;
+
+use crate::pipeline::Turn;
+use playbook::Playbook;
+use serde::Serialize;
+
+/// The rules of one playbook run over one transcript.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleReport {
+    pub playbook: String,
+    pub playbook_revision: String,
+    pub talk: talk::TalkMetrics,
+    pub competitor_mentions: Vec<competitors::Mention>,
+}
+
+pub fn run_rules(playbook: &Playbook, turns: &[Turn], call_ms: u64) -> RuleReport {
+    RuleReport {
+        playbook: playbook.name.clone(),
+        playbook_revision: playbook.revision.clone(),
+        talk: talk::talk_metrics(turns, call_ms),
+        competitor_mentions: competitors::CompetitorMatcher::new(playbook).mentions(turns),
+    }
+}

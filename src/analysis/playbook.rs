@@ -1,0 +1,476 @@
+//! The playbook: what "a good call" means for one sales scenario, as a versioned TOML file.
+//!
+//! Parsing refuses unknown fields and wrong types (the TOML error names the key and its line);
+//! `validate` then checks the values and names the offending field, e.g.
+//! `competitors[2].name: must not be empty`. The revision is a hash of the file's content, recorded
+//! with every analysis so that old scores stay interpretable.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+/// Who a rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Agent,
+    Customer,
+    Any,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playbook {
+    /// The scenario, e.g. "SaaS CRM 新客户首次电话".
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub key_questions: Vec<KeyQuestion>,
+    #[serde(default)]
+    pub competitors: Vec<Competitor>,
+    #[serde(default)]
+    pub emotion: EmotionRules,
+    #[serde(default)]
+    pub dimensions: Vec<Dimension>,
+    #[serde(default)]
+    pub coaching: Coaching,
+    #[serde(default)]
+    pub redaction: Redaction,
+    /// Content hash of the file this playbook was read from (set on load, never in the file).
+    #[serde(skip_deserializing, default)]
+    pub revision: String,
+}
+
+/// A question the call should contain (关键话术).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyQuestion {
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    /// Example phrasings, in any language; matching is semantic, with a lexical fallback.
+    pub phrasings: Vec<String>,
+    #[serde(default = "agent")]
+    pub asked_by: Speaker,
+    /// Must be asked within this many minutes of the start of the call.
+    #[serde(default)]
+    pub within_minutes: Option<f64>,
+    #[serde(default = "one")]
+    pub min_count: u32,
+    /// Cosine similarity a turn needs to count as this question; default: the calibrated value.
+    #[serde(default)]
+    pub threshold: Option<f32>,
+}
+
+/// A competitor whose mention the call must handle (竞品).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Competitor {
+    pub name: String,
+    /// Other names: Chinese names, abbreviations, common ASR misspellings.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default = "customer")]
+    pub mentioned_by: Speaker,
+    /// The response playbook (应对策略包) to push when this competitor comes up.
+    #[serde(default)]
+    pub strategy_pack: Option<StrategyPack>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyPack {
+    pub title: String,
+    #[serde(default)]
+    pub content: String,
+    #[serde(default)]
+    pub link: String,
+}
+
+/// Alert thresholds for emotion scores (0–1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmotionRules {
+    #[serde(default = "seven_tenths")]
+    pub frustration_alert: f32,
+    #[serde(default = "seven_tenths")]
+    pub perfunctory_alert: f32,
+    #[serde(default = "customer_only")]
+    pub roles: Vec<Speaker>,
+}
+
+impl Default for EmotionRules {
+    fn default() -> Self {
+        Self {
+            frustration_alert: 0.7,
+            perfunctory_alert: 0.7,
+            roles: vec![Speaker::Customer],
+        }
+    }
+}
+
+/// A skill dimension of the scorecard: 0–100 from weighted signals.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dimension {
+    pub id: String,
+    pub name: String,
+    pub signals: Vec<WeightedSignal>,
+    /// Score (0–100) needed to pass.
+    pub pass_threshold: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedSignal {
+    pub signal: String,
+    pub weight: f32,
+}
+
+/// The signals a dimension can be built from. `question:<id>` names one key question.
+pub const SIGNALS: &[&str] = &[
+    "key_question_coverage",
+    "competitor_response",
+    "objection_response",
+    "customer_frustration",
+    "customer_perfunctory",
+    "agent_talk_ratio",
+    "agent_longest_monologue",
+    "interruptions_by_agent",
+    "agent_response_latency",
+    "customer_questions",
+    "needs_captured",
+    "next_step_commitment",
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coaching {
+    /// Also judge a dimension on its average over a rep's last N calls.
+    #[serde(default = "five")]
+    pub rolling_window: u32,
+    #[serde(default)]
+    pub rules: Vec<CoachingRule>,
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreaker,
+}
+
+impl Default for Coaching {
+    fn default() -> Self {
+        Self {
+            rolling_window: 5,
+            rules: Vec::new(),
+            circuit_breaker: CircuitBreaker::default(),
+        }
+    }
+}
+
+/// A dimension below its threshold assigns this coaching pack.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoachingRule {
+    pub dimension: String,
+    pub pack: String,
+}
+
+/// 能力熔断阀: N consecutive failed competitor-handling calls suspend the rep's independent
+/// follow-up and enrol them in a training camp.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreaker {
+    #[serde(default = "competitor_handling")]
+    pub dimension: String,
+    #[serde(default = "two")]
+    pub consecutive_failures: u32,
+    #[serde(default = "seventy_two")]
+    pub training_hours: u32,
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        Self {
+            dimension: competitor_handling(),
+            consecutive_failures: 2,
+            training_hours: 72,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiClass {
+    Phone,
+    IdCard,
+    BankCard,
+    Email,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redaction {
+    #[serde(default)]
+    pub classes: Vec<PiiClass>,
+}
+
+fn agent() -> Speaker {
+    Speaker::Agent
+}
+fn customer() -> Speaker {
+    Speaker::Customer
+}
+fn customer_only() -> Vec<Speaker> {
+    vec![Speaker::Customer]
+}
+fn one() -> u32 {
+    1
+}
+fn two() -> u32 {
+    2
+}
+fn five() -> u32 {
+    5
+}
+fn seventy_two() -> u32 {
+    72
+}
+fn seven_tenths() -> f32 {
+    0.7
+}
+fn competitor_handling() -> String {
+    "competitor_handling".into()
+}
+
+/// A playbook problem, naming the field.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("playbook {source_name}: {field}: {message}")]
+pub struct PlaybookError {
+    pub source_name: String,
+    /// The field, e.g. `competitors[2].name`; `(file)` for syntax errors.
+    pub field: String,
+    pub message: String,
+}
+
+impl Playbook {
+    /// Parses and validates a playbook. `source_name` is shown in errors (usually the path).
+    pub fn parse(text: &str, source_name: &str) -> Result<Self, PlaybookError> {
+        let mut playbook: Playbook = toml::from_str(text).map_err(|e| {
+            // toml's message names the key (unknown field `x`, invalid type …) and its line.
+            let field = e.span().map_or("(file)".to_owned(), |span| {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!("line {line}")
+            });
+            PlaybookError {
+                source_name: source_name.into(),
+                field,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        playbook.revision = revision(text);
+        playbook
+            .validate()
+            .map_err(|(field, message)| PlaybookError {
+                source_name: source_name.into(),
+                field,
+                message,
+            })?;
+        Ok(playbook)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, PlaybookError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| PlaybookError {
+            source_name: name.clone(),
+            field: "(file)".into(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text, &name)
+    }
+
+    /// Value checks; the error names the field.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let fail = |field: String, message: &str| Err((field, message.to_owned()));
+        if self.name.trim().is_empty() {
+            return fail("name".into(), "must not be empty");
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, q) in self.key_questions.iter().enumerate() {
+            let at = |f: &str| format!("key_questions[{i}].{f}");
+            if q.id.trim().is_empty() {
+                return fail(at("id"), "must not be empty");
+            }
+            if !ids.insert(q.id.as_str()) {
+                return fail(at("id"), &format!("{:?} is used twice", q.id));
+            }
+            if q.phrasings.iter().all(|p| p.trim().is_empty()) {
+                return fail(at("phrasings"), "needs at least one phrasing");
+            }
+            if q.min_count == 0 {
+                return fail(at("min_count"), "must be at least 1");
+            }
+            if let Some(t) = q.threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+                return fail(at("threshold"), &format!("{t} is out of range 0 to 1"));
+            }
+            if let Some(m) = q.within_minutes.filter(|m| !(*m > 0.0 && m.is_finite())) {
+                return fail(
+                    at("within_minutes"),
+                    &format!("{m} must be a positive number of minutes"),
+                );
+            }
+        }
+        for (i, c) in self.competitors.iter().enumerate() {
+            let at = |f: &str| format!("competitors[{i}].{f}");
+            if c.name.trim().is_empty() {
+                return fail(at("name"), "must not be empty");
+            }
+            if let Some(j) = c.aliases.iter().position(|a| a.trim().is_empty()) {
+                return fail(at(&format!("aliases[{j}]")), "must not be empty");
+            }
+            if c.strategy_pack
+                .as_ref()
+                .is_some_and(|p| p.title.trim().is_empty())
+            {
+                return fail(at("strategy_pack.title"), "must not be empty");
+            }
+        }
+        for (field, v) in [
+            ("emotion.frustration_alert", self.emotion.frustration_alert),
+            ("emotion.perfunctory_alert", self.emotion.perfunctory_alert),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return fail(field.into(), &format!("{v} is out of range 0 to 1"));
+            }
+        }
+        let mut dims = std::collections::HashSet::new();
+        for (i, d) in self.dimensions.iter().enumerate() {
+            let at = |f: &str| format!("dimensions[{i}].{f}");
+            if d.id.trim().is_empty() {
+                return fail(at("id"), "must not be empty");
+            }
+            if !dims.insert(d.id.as_str()) {
+                return fail(at("id"), &format!("{:?} is used twice", d.id));
+            }
+            if !(0.0..=100.0).contains(&d.pass_threshold) {
+                return fail(
+                    at("pass_threshold"),
+                    &format!("{} is out of range 0 to 100", d.pass_threshold),
+                );
+            }
+            if d.signals.is_empty() {
+                return fail(at("signals"), "needs at least one signal");
+            }
+            for (j, s) in d.signals.iter().enumerate() {
+                let known = SIGNALS.contains(&s.signal.as_str())
+                    || s.signal
+                        .strip_prefix("question:")
+                        .is_some_and(|id| ids.contains(id));
+                if !known {
+                    return fail(
+                        at(&format!("signals[{j}].signal")),
+                        &format!(
+                            "unknown signal {:?} (known: {}, question:<key question id>)",
+                            s.signal,
+                            SIGNALS.join(", ")
+                        ),
+                    );
+                }
+                if !(s.weight > 0.0 && s.weight.is_finite()) {
+                    return fail(
+                        at(&format!("signals[{j}].weight")),
+                        &format!("{} must be positive", s.weight),
+                    );
+                }
+            }
+        }
+        for (i, r) in self.coaching.rules.iter().enumerate() {
+            if !dims.contains(r.dimension.as_str()) {
+                return fail(
+                    format!("coaching.rules[{i}].dimension"),
+                    &format!("no dimension {:?}", r.dimension),
+                );
+            }
+            if r.pack.trim().is_empty() {
+                return fail(format!("coaching.rules[{i}].pack"), "must not be empty");
+            }
+        }
+        let cb = &self.coaching.circuit_breaker;
+        if !self.dimensions.is_empty() && !dims.contains(cb.dimension.as_str()) {
+            return fail(
+                "coaching.circuit_breaker.dimension".into(),
+                &format!("no dimension {:?}", cb.dimension),
+            );
+        }
+        if cb.consecutive_failures == 0 {
+            return fail(
+                "coaching.circuit_breaker.consecutive_failures".into(),
+                "must be at least 1",
+            );
+        }
+        if self.coaching.rolling_window == 0 {
+            return fail("coaching.rolling_window".into(), "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// `sha256:` + the first 16 hex digits of the content's digest.
+pub fn revision(text: &str) -> String {
+    format!(
+        "sha256:{}",
+        &hex::encode(Sha256::digest(text.as_bytes()))[..16]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "demo"
+[[competitors]]
+name = "销售易"
+aliases = ["XSY"]
+"#;
+
+    fn error_of(text: &str) -> PlaybookError {
+        Playbook::parse(text, "test.toml").expect_err("should be rejected")
+    }
+
+    #[test]
+    fn a_minimal_playbook_gets_defaults_and_a_revision() {
+        let p = Playbook::parse(MINIMAL, "test.toml").unwrap();
+        assert_eq!(p.competitors[0].mentioned_by, Speaker::Customer);
+        assert_eq!(p.coaching.circuit_breaker.consecutive_failures, 2);
+        assert_eq!(p.coaching.circuit_breaker.training_hours, 72);
+        assert!(p.revision.starts_with("sha256:") && p.revision.len() == 23);
+        let changed = Playbook::parse(&MINIMAL.replace("XSY", "XiaoShouYi"), "t").unwrap();
+        assert_ne!(p.revision, changed.revision);
+    }
+
+    #[test]
+    fn bad_playbooks_are_rejected_naming_the_field() {
+        let e = error_of("name = \"x\"\nnmae = \"typo\"\n");
+        assert!(e.message.contains("unknown field `nmae`"), "{e}");
+        assert_eq!(e.field, "line 2");
+        let e = error_of("name = \"x\"\n[[competitors]]\nname = \"\"\n");
+        assert_eq!(e.field, "competitors[0].name");
+        let e = error_of(
+            "name = \"x\"\n[[key_questions]]\nid = \"budget\"\nphrasings = [\"预算多少？\"]\nthreshold = 1.5\n",
+        );
+        assert_eq!(e.field, "key_questions[0].threshold");
+        assert!(e.message.contains("out of range"), "{e}");
+        let e =
+            error_of("name = \"x\"\n[[key_questions]]\nid = \"budget\"\nphrasings = \"预算\"\n");
+        assert!(e.message.contains("invalid type"), "{e}");
+        let e = error_of("name = \"x\"\n[emotion]\nfrustration_alert = 7\n");
+        assert_eq!(e.field, "emotion.frustration_alert");
+        let e = error_of(
+            "name = \"x\"\n[[dimensions]]\nid = \"d\"\nname = \"D\"\npass_threshold = 60\nsignals = [{ signal = \"vibes\", weight = 1 }]\n",
+        );
+        assert_eq!(e.field, "dimensions[0].signals[0].signal");
+        assert!(
+            e.to_string()
+                .starts_with("playbook test.toml: dimensions[0].signals[0].signal: unknown signal")
+        );
+    }
+}

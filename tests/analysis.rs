@@ -1,0 +1,160 @@
+//! Playbook rules on real dialogues (CrossWOZ, ../shared/eval/transcripts/zh_crosswoz) and the
+//! `callqa playbook` commands.
+
+mod common;
+
+use std::process::Command;
+
+fn callqa(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_callqa"))
+        .args(args)
+        .output()
+        .expect("run callqa")
+}
+
+/// The first CrossWOZ dialogue as a JSONL transcript: user = customer, system = agent, 3 s turns.
+fn crosswoz_transcript(edit: impl Fn(&str) -> String) -> String {
+    let path = common::eval_dir().join("transcripts/zh_crosswoz/crosswoz_test_first50_turns.jsonl");
+    let first = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    let dialogue: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let mut out = String::new();
+    for (i, turn) in dialogue["turns"].as_array().unwrap().iter().enumerate() {
+        let role = if turn["role"] == "usr" {
+            "customer"
+        } else {
+            "agent"
+        };
+        let start = i as u64 * 3_500;
+        let text = edit(turn["content"].as_str().unwrap());
+        out.push_str(&serde_json::json!({"role": role, "start_ms": start, "end_ms": start + 3_000, "text": text}).to_string());
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn the_example_playbook_is_valid_and_bad_ones_name_the_field() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
+    let out = callqa(&["playbook", "check", example]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["competitors"].as_u64(), v["dimensions"].as_u64()),
+        (Some(4), Some(6))
+    );
+    assert!(v["revision"].as_str().unwrap().starts_with("sha256:"));
+
+    let dir = std::env::temp_dir().join(format!("callqa-playbooks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        ("name = \"x\"\nsurprise = 1\n", "unknown field `surprise`"),
+        (
+            "name = \"x\"\n[[competitors]]\nname = \"\"\n",
+            "competitors[0].name: must not be empty",
+        ),
+        (
+            "name = \"x\"\n[emotion]\nfrustration_alert = \"high\"\n",
+            "invalid type",
+        ),
+        (
+            "name = \"x\"\n[[key_questions]]\nid = \"q\"\nphrasings = [\"预算？\"]\nthreshold = 2.0\n",
+            "key_questions[0].threshold: 2 is out of range",
+        ),
+    ];
+    for (i, (text, says)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let out = callqa(&["playbook", "check", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(says),
+            "{text:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("bad{i}.toml")),
+            "names the file: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn playbook_test_finds_competitors_in_a_real_dialogue_even_as_homophones() {
+    let dir = std::env::temp_dir().join(format!("callqa-playbook-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let playbook = dir.join("p.toml");
+    std::fs::write(
+        &playbook,
+        "name = \"crosswoz\"\n[[competitors]]\nname = \"桔子水晶\"\nstrategy_pack = { title = \"酒店对标\" }\n\
+         [[competitors]]\nname = \"故宫\"\nmentioned_by = \"any\"\n",
+    )
+    .unwrap();
+    // As written, and as ASR might hear it: 桔子 (jú zi) written 橘子.
+    for (name, edit) in [("exact", None), ("homophone", Some(("桔子", "橘子")))] {
+        let transcript = dir.join(format!("{name}.jsonl"));
+        std::fs::write(
+            &transcript,
+            crosswoz_transcript(|t| edit.map_or(t.to_owned(), |(a, b)| t.replace(a, b))),
+        )
+        .unwrap();
+        let out = callqa(&[
+            "playbook",
+            "test",
+            "--playbook",
+            playbook.to_str().unwrap(),
+            "--transcript",
+            transcript.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mentions = v["competitor_mentions"].as_array().unwrap();
+        let hotel: Vec<_> = mentions
+            .iter()
+            .filter(|m| m["competitor"] == "桔子水晶")
+            .collect();
+        assert_eq!(hotel.len(), 1, "{name}: {mentions:?}");
+        assert_eq!(hotel[0]["role"], "CUSTOMER");
+        assert_eq!(hotel[0]["turn"], 10);
+        assert_eq!(
+            hotel[0]["how"],
+            if name == "exact" { "exact" } else { "pinyin" }
+        );
+        assert_eq!(hotel[0]["strategy_pack"]["title"], "酒店对标");
+        assert!(hotel[0]["sentence"].as_str().unwrap().contains("电话"));
+        // 故宫 is raised by the agent (system) in turns 5 and 7.
+        let palace: Vec<u64> = mentions
+            .iter()
+            .filter(|m| m["competitor"] == "故宫")
+            .map(|m| m["turn"].as_u64().unwrap())
+            .collect();
+        assert_eq!(palace, vec![5, 7]);
+        // Talk metrics over the same turns: 7 turns each, and the customer asked questions.
+        assert_eq!(v["talk"]["customer"]["turns"], 7);
+        assert!(
+            v["talk"]["customer"]["questions"].as_u64().unwrap() >= 3,
+            "{}",
+            v["talk"]
+        );
+        assert_eq!(v["talk"]["agent_response_latency_ms"], 500);
+        assert!(
+            v["playbook_revision"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha256:")
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
