@@ -313,3 +313,207 @@ mod tests {
         );
     }
 }
+
+/// CrossWOZ user requests that a "customer asked about …" playbook question should detect:
+/// (slot in the `Request` dialogue acts, question id, phrasings in Chinese and English).
+pub const CROSSWOZ_QUESTIONS: &[(&str, &str, &[&str])] = &[
+    (
+        "地址",
+        "address",
+        &["地址在哪里？", "你们在什么位置？", "What is the address?"],
+    ),
+    (
+        "电话",
+        "phone",
+        &[
+            "电话号码是多少？",
+            "怎么联系你们？",
+            "What is the phone number?",
+        ],
+    ),
+    (
+        "评分",
+        "rating",
+        &["评分是多少？", "评价怎么样？", "What is its rating?"],
+    ),
+    (
+        "营业时间",
+        "opening_hours",
+        &[
+            "营业时间是几点到几点？",
+            "什么时候开门？",
+            "What are the opening hours?",
+        ],
+    ),
+    (
+        "价格",
+        "price",
+        &["价格是多少？", "住一晚多少钱？", "How much does it cost?"],
+    ),
+    (
+        "门票",
+        "ticket",
+        &[
+            "门票多少钱？",
+            "需要买门票吗？",
+            "How much is the entrance ticket?",
+        ],
+    ),
+    (
+        "人均消费",
+        "spend_per_person",
+        &[
+            "人均消费多少？",
+            "吃一顿一个人大概多少钱？",
+            "How much per person?",
+        ],
+    ),
+];
+
+/// One customer turn of CrossWOZ with the questions it asks (indices into CROSSWOZ_QUESTIONS).
+pub struct LabelledTurn {
+    pub text: String,
+    pub asks: Vec<usize>,
+}
+
+/// Reads CrossWOZ's `test.json` (or the zip that holds it): the user turns of each dialogue,
+/// in dialogue-id order, labelled with the requested slots we have questions for.
+pub fn read_crosswoz(path: &Path) -> Result<Vec<Vec<LabelledTurn>>> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let json = if bytes.starts_with(b"PK") {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).context("not a zip")?;
+        let name = (0..zip.len())
+            .filter_map(|i| zip.by_index(i).ok().map(|f| f.name().to_owned()))
+            .find(|n| n.ends_with(".json"))
+            .context("no .json in the zip")?;
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut zip.by_name(&name)?, &mut out)?;
+        out
+    } else {
+        bytes
+    };
+    let data: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).context("not CrossWOZ JSON")?;
+    let mut ids: Vec<&String> = data.keys().collect();
+    ids.sort_by_key(|id| id.parse::<u64>().unwrap_or(u64::MAX));
+    let mut dialogues = Vec::new();
+    for id in ids {
+        let mut turns = Vec::new();
+        for m in data[id]["messages"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            if m["role"] != "usr" {
+                continue;
+            }
+            let mut asks = Vec::new();
+            for act in m["dialog_act"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                if act[0] == "Request"
+                    && let Some(q) = CROSSWOZ_QUESTIONS
+                        .iter()
+                        .position(|(slot, _, _)| act[2] == *slot)
+                    && !asks.contains(&q)
+                {
+                    asks.push(q);
+                }
+            }
+            turns.push(LabelledTurn {
+                text: m["content"].as_str().unwrap_or_default().to_owned(),
+                asks,
+            });
+        }
+        dialogues.push(turns);
+    }
+    Ok(dialogues)
+}
+
+/// Precision / recall / F1 of turn-level question detection.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Prf {
+    pub true_positives: usize,
+    pub false_positives: usize,
+    pub false_negatives: usize,
+}
+
+impl Prf {
+    pub fn precision(&self) -> f64 {
+        self.true_positives as f64 / (self.true_positives + self.false_positives).max(1) as f64
+    }
+    pub fn recall(&self) -> f64 {
+        self.true_positives as f64 / (self.true_positives + self.false_negatives).max(1) as f64
+    }
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+}
+
+/// For each turn: per question, the best semantic score over its sentences and whether any
+/// sentence matched lexically.
+pub type TurnScores = Vec<(Vec<usize>, Vec<(f32, bool)>)>;
+
+/// Scores every labelled turn once (the expensive part: one embedding per sentence).
+pub fn score_crosswoz(
+    dialogues: &[Vec<LabelledTurn>],
+    embedder: &mut crate::text::embed::Embedder,
+) -> Result<TurnScores> {
+    use crate::analysis::playbook::Playbook;
+    use crate::analysis::questions::{MatchKind, QuestionMatcher, sentences};
+    let mut toml = String::from("name = \"crosswoz requests\"\n");
+    for (_, id, phrasings) in CROSSWOZ_QUESTIONS {
+        let list = phrasings
+            .iter()
+            .map(|p| format!("{p:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // threshold 1.0: every semantic score is reported through the lexical path only when
+        // it is a lexical match; semantic scores are read directly below.
+        toml.push_str(&format!("[[key_questions]]\nid = \"{id}\"\nasked_by = \"customer\"\nphrasings = [{list}]\nthreshold = 1.0\n"));
+    }
+    let playbook = Playbook::parse(&toml, "crosswoz")?;
+    let matcher = QuestionMatcher::new(&playbook, embedder)?;
+    let mut out = Vec::new();
+    for turn in dialogues.iter().flatten() {
+        let mut best = vec![(f32::MIN, false); CROSSWOZ_QUESTIONS.len()];
+        for (_, sentence) in sentences(&turn.text) {
+            let embedding = embedder.embed(&sentence)?;
+            let semantic = matcher.semantic_scores(&embedding);
+            for (q, m) in matcher
+                .match_sentence(&embedding, &sentence)
+                .into_iter()
+                .enumerate()
+            {
+                best[q].0 = best[q].0.max(semantic[q]);
+                best[q].1 |= matches!(m, Some((_, MatchKind::Lexical)));
+            }
+        }
+        out.push((turn.asks.clone(), best));
+    }
+    Ok(out)
+}
+
+/// Turn-level P/R/F1 at a threshold (semantic score ≥ threshold, or a lexical match).
+pub fn prf_at(scores: &[(Vec<usize>, Vec<(f32, bool)>)], threshold: f32) -> Prf {
+    let mut prf = Prf::default();
+    for (asks, best) in scores {
+        for (q, &(score, lexical)) in best.iter().enumerate() {
+            let predicted = score >= threshold || lexical;
+            match (predicted, asks.contains(&q)) {
+                (true, true) => prf.true_positives += 1,
+                (true, false) => prf.false_positives += 1,
+                (false, true) => prf.false_negatives += 1,
+                (false, false) => {}
+            }
+        }
+    }
+    prf
+}

@@ -143,6 +143,19 @@ enum EvalWhat {
         #[command(flatten)]
         vad: VadArgs,
     },
+    /// Key-question detection on CrossWOZ (the user `Request` acts are the labels): calibrates the
+    /// similarity threshold on the first half of the dialogues, reports precision/recall on the rest.
+    Questions {
+        /// CrossWOZ `test.json` or the zip holding it.
+        #[arg(
+            long,
+            default_value = "../shared/eval/transcripts/zh_crosswoz/test.json.zip"
+        )]
+        crosswoz: PathBuf,
+        /// Use only the first N dialogues (both halves shrink).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -304,8 +317,53 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let p = Playbook::load(&playbook)?;
             let turns = read_transcript(&transcript)?;
             let call_ms = turns.iter().map(|t| t.end_ms).max().unwrap_or(0);
-            let report = callqa::analysis::run_rules(&p, &turns, call_ms);
+            let mut embedder = engines::embedder(&dir)?;
+            let report = callqa::analysis::run_rules(&p, &turns, call_ms, &mut embedder)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            what: EvalWhat::Questions { crosswoz, limit },
+        } => {
+            let mut dialogues = callqa::eval::read_crosswoz(&crosswoz)?;
+            dialogues.truncate(limit.unwrap_or(usize::MAX));
+            let half = dialogues.len() / 2;
+            let mut embedder = engines::embedder(&dir)?;
+            let calibration = callqa::eval::score_crosswoz(&dialogues[..half], &mut embedder)?;
+            let held_out = callqa::eval::score_crosswoz(&dialogues[half..], &mut embedder)?;
+            let best = (30..=80)
+                .step_by(2)
+                .map(|t| t as f32 / 100.0)
+                .max_by(|a, b| {
+                    let (fa, fb) = (
+                        callqa::eval::prf_at(&calibration, *a).f1(),
+                        callqa::eval::prf_at(&calibration, *b).f1(),
+                    );
+                    fa.total_cmp(&fb)
+                })
+                .expect("thresholds");
+            let default = callqa::analysis::questions::DEFAULT_THRESHOLD;
+            println!(
+                "{} dialogues: {} calibration turns, {} held-out turns",
+                dialogues.len(),
+                calibration.len(),
+                held_out.len()
+            );
+            for (name, t) in [("best on calibration", best), ("callqa default", default)] {
+                let (c, h) = (
+                    callqa::eval::prf_at(&calibration, t),
+                    callqa::eval::prf_at(&held_out, t),
+                );
+                println!(
+                    "{name:<20} threshold {t:.2}: calibration P {:.3} R {:.3} F1 {:.3} | held-out P {:.3} R {:.3} F1 {:.3}",
+                    c.precision(),
+                    c.recall(),
+                    c.f1(),
+                    h.precision(),
+                    h.recall(),
+                    h.f1()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

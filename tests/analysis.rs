@@ -158,3 +158,105 @@ fn playbook_test_finds_competitors_in_a_real_dialogue_even_as_homophones() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn key_questions_match_paraphrases_and_across_languages() {
+    use callqa::analysis::playbook::Playbook;
+    use callqa::analysis::questions::{MatchKind, QuestionMatcher};
+    use callqa::audio::channels::Role;
+    use callqa::pipeline::Turn;
+    let mut embedder = callqa::engines::embedder(&common::model_dir()).unwrap();
+    // Phrasings in Chinese only; the call answers in other words and in English.
+    let playbook = Playbook::parse(
+        "name = \"t\"\n[[key_questions]]\nid = \"phone\"\nasked_by = \"customer\"\nphrasings = [\"电话号码是多少？\"]\n\
+         [[key_questions]]\nid = \"hours\"\nasked_by = \"customer\"\nwithin_minutes = 1\nphrasings = [\"营业时间是几点到几点？\"]\n\
+         [[key_questions]]\nid = \"budget\"\nphrasings = [\"你们的预算大概是多少？\"]\n\
+         [[key_questions]]\nid = \"team\"\nphrasings = [\"你们销售团队有多少人？\"]\n",
+        "t",
+    )
+    .unwrap();
+    let line = |role: &str, start: u64, text: &str| -> Turn {
+        serde_json::from_value(serde_json::json!({"role": role, "start_ms": start, "end_ms": start + 4_000, "text": text})).unwrap()
+    };
+    let turns = vec![
+        line(
+            "agent",
+            0,
+            "您好，这里是星云软件。How much budget have you set aside for this?",
+        ),
+        line(
+            "customer",
+            5_000,
+            "The weather is nice today. Could you tell me their phone number?",
+        ),
+        line("customer", 70_000, "好的。他家几点开门？"),
+    ];
+    let matcher = QuestionMatcher::new(&playbook, &mut embedder).unwrap();
+    let coverage = matcher.coverage(&turns, &mut embedder).unwrap();
+    let by_id = |id: &str| coverage.questions.iter().find(|q| q.id == id).unwrap();
+    for q in &coverage.questions {
+        println!(
+            "{}: {:?}",
+            q.id,
+            q.matches
+                .iter()
+                .map(|m| (&m.sentence, m.score, m.how))
+                .collect::<Vec<_>>()
+        );
+    }
+    let phone = by_id("phone");
+    assert!(
+        phone.satisfied && phone.count == 1,
+        "cross-lingual: {phone:?}"
+    );
+    assert_eq!(
+        phone.matches[0].sentence,
+        "Could you tell me their phone number?"
+    );
+    assert_eq!(
+        (phone.matches[0].role, phone.matches[0].how),
+        (Role::Customer, MatchKind::Semantic)
+    );
+    let budget = by_id("budget");
+    assert!(
+        budget.satisfied && budget.matches[0].role == Role::Agent,
+        "cross-lingual, asked by the agent: {budget:?}"
+    );
+    // A paraphrase, but asked after its 1-minute window: asked, not counted.
+    let hours = by_id("hours");
+    assert!(
+        hours.asked && !hours.satisfied && hours.count == 0,
+        "{hours:?}"
+    );
+    assert_eq!(hours.matches[0].sentence, "他家几点开门？");
+    assert!(!by_id("team").asked);
+    assert!(
+        (coverage.percent - 50.0).abs() < 1e-9,
+        "{}",
+        coverage.percent
+    );
+}
+
+#[test]
+fn key_question_detection_holds_its_measured_precision_and_recall() {
+    // The same measurement as `callqa eval questions`, on the first 100 CrossWOZ test dialogues.
+    let path = common::eval_dir().join("transcripts/zh_crosswoz/test.json.zip");
+    let mut dialogues = callqa::eval::read_crosswoz(&path).unwrap();
+    dialogues.truncate(100);
+    let mut embedder = callqa::engines::embedder(&common::model_dir()).unwrap();
+    let scores = callqa::eval::score_crosswoz(&dialogues, &mut embedder).unwrap();
+    let prf = callqa::eval::prf_at(&scores, callqa::analysis::questions::DEFAULT_THRESHOLD);
+    println!(
+        "P {:.3} R {:.3} F1 {:.3}",
+        prf.precision(),
+        prf.recall(),
+        prf.f1()
+    );
+    assert!(prf.true_positives > 50);
+    assert!(
+        prf.precision() >= 0.65 && prf.recall() >= 0.5,
+        "P {:.3} R {:.3}",
+        prf.precision(),
+        prf.recall()
+    );
+}
