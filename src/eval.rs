@@ -457,15 +457,15 @@ impl Prf {
     }
 }
 
-/// For each turn: per question, the best semantic score over its sentences and whether any
-/// sentence matched lexically.
-pub type TurnScores = Vec<(Vec<usize>, Vec<(f32, bool)>)>;
+/// One turn's labels (question indices) and, per question, the best semantic score over its
+/// sentences and whether any sentence matched lexically.
+pub type TurnScore = (Vec<usize>, Vec<(f32, bool)>);
 
 /// Scores every labelled turn once (the expensive part: one embedding per sentence).
 pub fn score_crosswoz(
     dialogues: &[Vec<LabelledTurn>],
     embedder: &mut crate::text::embed::Embedder,
-) -> Result<TurnScores> {
+) -> Result<Vec<TurnScore>> {
     use crate::analysis::playbook::Playbook;
     use crate::analysis::questions::{MatchKind, QuestionMatcher, sentences};
     let mut toml = String::from("name = \"crosswoz requests\"\n");
@@ -475,8 +475,8 @@ pub fn score_crosswoz(
             .map(|p| format!("{p:?}"))
             .collect::<Vec<_>>()
             .join(", ");
-        // threshold 1.0: every semantic score is reported through the lexical path only when
-        // it is a lexical match; semantic scores are read directly below.
+        // threshold 1.0 keeps `match_sentence` to lexical matches; semantic scores are read
+        // directly below, so that any threshold can be applied afterwards.
         toml.push_str(&format!("[[key_questions]]\nid = \"{id}\"\nasked_by = \"customer\"\nphrasings = [{list}]\nthreshold = 1.0\n"));
     }
     let playbook = Playbook::parse(&toml, "crosswoz")?;
@@ -502,7 +502,7 @@ pub fn score_crosswoz(
 }
 
 /// Turn-level P/R/F1 at a threshold (semantic score ≥ threshold, or a lexical match).
-pub fn prf_at(scores: &[(Vec<usize>, Vec<(f32, bool)>)], threshold: f32) -> Prf {
+pub fn prf_at(scores: &[TurnScore], threshold: f32) -> Prf {
     let mut prf = Prf::default();
     for (asks, best) in scores {
         for (q, &(score, lexical)) in best.iter().enumerate() {
