@@ -83,6 +83,11 @@ enum Command {
         #[command(subcommand)]
         what: EvalWhat,
     },
+    /// Train the emotion head on ../shared/emotion and write it as ONNX.
+    Train {
+        #[command(subcommand)]
+        what: TrainWhat,
+    },
     /// Benchmarks against a peer, side by side in one run.
     Bench {
         #[command(subcommand)]
@@ -155,6 +160,19 @@ enum EvalWhat {
         /// Use only the first N dialogues (both halves shrink).
         #[arg(long)]
         limit: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrainWhat {
+    /// Multinomial logistic regression over the sentence embeddings; prints held-out metrics.
+    Emotion {
+        #[arg(long, default_value = "../shared/emotion")]
+        data: PathBuf,
+        #[arg(long, default_value = "models/emotion_head.onnx")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 400)]
+        epochs: usize,
     },
 }
 
@@ -318,7 +336,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let turns = read_transcript(&transcript)?;
             let call_ms = turns.iter().map(|t| t.end_ms).max().unwrap_or(0);
             let mut embedder = engines::embedder(&dir)?;
-            let report = callqa::analysis::run_rules(&p, &turns, call_ms, &mut embedder)?;
+            let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
+            let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
+            let report =
+                callqa::analysis::run_rules(&p, &turns, call_ms, &mut embedder, &mut head)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -366,6 +387,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Train {
+            what: TrainWhat::Emotion { data, out, epochs },
+        } => train_emotion(&dir, &data, &out, epochs),
         Command::Bench {
             what:
                 BenchWhat::Asr {
@@ -425,6 +449,94 @@ fn transcribe(
     out["file"] = json!(file);
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn train_emotion(dir: &ModelDir, data: &Path, out: &Path, epochs: usize) -> Result<ExitCode> {
+    use callqa::analysis::emotion::{CLASSES, EmotionHead};
+    use callqa::analysis::train;
+    let examples = train::training_data(data)?;
+    let (held, trained): (Vec<_>, Vec<_>) =
+        examples.iter().partition(|e| train::is_held_out(&e.text));
+    let mut embedder = engines::embedder(dir)?;
+    eprintln!(
+        "embedding {} training and {} held-out texts",
+        trained.len(),
+        held.len()
+    );
+    fn texts<'a>(v: &[&'a train::Example]) -> Vec<&'a str> {
+        v.iter().map(|e| e.text.as_str()).collect()
+    }
+    let x_train = train::embed_all(&mut embedder, &texts(&trained))?;
+    let y_train: Vec<usize> = trained.iter().map(|e| e.class).collect();
+    let head = train::fit(&x_train, &y_train, epochs);
+    std::fs::write(out, train::to_onnx(&head)).with_context(|| format!("{}", out.display()))?;
+
+    // Held-out metrics, through ONNX Runtime on the file just written (what ships).
+    let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
+    let session_bytes = std::fs::read(out)?;
+    anyhow::ensure!(
+        session_bytes == train::to_onnx(&head),
+        "written head differs"
+    );
+    let x_held = train::embed_all(&mut embedder, &texts(&held))?;
+    let predicted: Vec<usize> = x_held
+        .iter()
+        .map(|x| argmax(&head.probabilities(x)))
+        .collect();
+    let mut confusion = [[0usize; 4]; 4];
+    for (e, p) in held.iter().zip(&predicted) {
+        confusion[e.class][*p] += 1;
+    }
+    let mut report = serde_json::Map::new();
+    let correct: usize = (0..4).map(|c| confusion[c][c]).sum();
+    report.insert("held_out_examples".into(), json!(held.len()));
+    report.insert(
+        "held_out_accuracy".into(),
+        json!(correct as f64 / held.len().max(1) as f64),
+    );
+    let mut f1s = Vec::new();
+    for (c, name) in CLASSES.iter().enumerate() {
+        let tp = confusion[c][c] as f64;
+        let p = tp / (0..4).map(|r| confusion[r][c]).sum::<usize>().max(1) as f64;
+        let r = tp / confusion[c].iter().sum::<usize>().max(1) as f64;
+        let f1 = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+        f1s.push(f1);
+        report.insert(name.to_string(), json!({"precision": p, "recall": r, "f1": f1, "support": confusion[c].iter().sum::<usize>()}));
+    }
+    report.insert("macro_f1".into(), json!(f1s.iter().sum::<f64>() / 4.0));
+    // Evaluation-only sets: three classes (frustration / positive / neutral).
+    let eval = train::evaluation_data(data)?;
+    let mut shipped = EmotionHead::from_bytes(env, &session_bytes)?;
+    for source in ["smp2020_ewect", "twitter_us_airline"] {
+        let rows: Vec<_> = eval.iter().filter(|(s, _, _)| *s == source).collect();
+        let xs = train::embed_all(
+            &mut embedder,
+            &rows.iter().map(|(_, t, _)| t.as_str()).collect::<Vec<_>>(),
+        )?;
+        let scores = shipped.classify(&xs)?;
+        let right = scores
+            .iter()
+            .zip(&rows)
+            .filter(|(s, (_, _, c))| s.argmax() == *c)
+            .count();
+        report.insert(
+            format!("{source}_accuracy"),
+            json!(right as f64 / rows.len().max(1) as f64),
+        );
+        report.insert(format!("{source}_examples"), json!(rows.len()));
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn argmax(p: &[f32]) -> usize {
+    (0..p.len())
+        .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+        .unwrap_or(0)
 }
 
 /// A text transcript: one JSON turn per line ({role, start_ms, end_ms, text}), in time order.

@@ -1,10 +1,13 @@
 //! Call analysis over a role-attributed transcript. So far: the playbook, talk metrics,
-//! competitor mentions and key-question coverage; emotion, the summary and the scorecard come next.
+//! competitor mentions, key-question coverage and text emotion; prosody, the summary and the
+//! scorecard come next.
 
 pub mod competitors;
+pub mod emotion;
 pub mod playbook;
 pub mod questions;
 pub mod talk;
+pub mod train;
 
 use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder};
@@ -19,6 +22,8 @@ pub struct RuleReport {
     pub talk: talk::TalkMetrics,
     pub key_questions: questions::Coverage,
     pub competitor_mentions: Vec<competitors::Mention>,
+    /// From the text only, so far (prosody from the audio is still to come).
+    pub emotion: emotion::EmotionReport,
 }
 
 pub fn run_rules(
@@ -26,14 +31,17 @@ pub fn run_rules(
     turns: &[Turn],
     call_ms: u64,
     embedder: &mut Embedder,
+    emotion_head: &mut emotion::EmotionHead,
 ) -> Result<RuleReport, EmbedError> {
     let key_questions =
         questions::QuestionMatcher::new(playbook, embedder)?.coverage(turns, embedder)?;
+    let emotion = emotion::analyse(turns, &playbook.emotion, emotion_head, embedder)?;
     Ok(RuleReport {
         playbook: playbook.name.clone(),
         playbook_revision: playbook.revision.clone(),
         talk: talk::talk_metrics(turns, call_ms),
         key_questions,
         competitor_mentions: competitors::CompetitorMatcher::new(playbook).mentions(turns),
+        emotion,
     })
 }

@@ -1,0 +1,76 @@
+//! The emotion head on real labelled sentences it did not train on, and its reproducibility.
+
+mod common;
+
+use callqa::analysis::emotion::EmotionHead;
+
+/// SMP2020-EWECT (Weibo): an evaluation-only set (research licence), never used for training.
+#[test]
+fn the_head_classifies_held_out_real_sentences() {
+    let dir = common::model_dir();
+    let mut embedder = callqa::engines::embedder(&dir).unwrap();
+    let env = callqa::onnx::environment(&dir.onnxruntime_lib()).unwrap();
+    let mut head = EmotionHead::new(env).unwrap();
+    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/emotion");
+    let eval = callqa::analysis::train::evaluation_data(&data).unwrap();
+    let rows: Vec<_> = eval
+        .iter()
+        .filter(|(s, _, _)| *s == "smp2020_ewect")
+        .take(400)
+        .collect();
+    let mut right = 0;
+    for (_, text, class) in &rows {
+        let scores = head.score_text(&mut embedder, text).unwrap();
+        right += usize::from(scores.argmax() == *class);
+    }
+    let accuracy = right as f64 / rows.len() as f64;
+    println!(
+        "SMP2020 accuracy on {} sentences: {accuracy:.3}",
+        rows.len()
+    );
+    assert!(accuracy >= 0.55, "{accuracy:.3}");
+
+    // And the obvious cases, in both languages.
+    let s = head
+        .score_text(
+            &mut embedder,
+            "你们的系统又崩了，我已经等了三天，太让人失望了！",
+        )
+        .unwrap();
+    assert!(s.frustration > s.positive && s.frustration > 0.5, "{s:?}");
+    let s = head
+        .score_text(
+            &mut embedder,
+            "Thank you so much, this is exactly what we needed!",
+        )
+        .unwrap();
+    assert!(s.positive > 0.5, "{s:?}");
+}
+
+#[test]
+fn training_reproduces_the_committed_head() {
+    let dir = std::env::temp_dir().join(format!("callqa-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("head.onnx");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_callqa"))
+        .args(["train", "emotion", "--out", out.to_str().unwrap(), "--data"])
+        .arg(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/emotion"))
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let metrics: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(
+        metrics["held_out_accuracy"].as_f64().unwrap() > 0.6,
+        "{metrics}"
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        callqa::analysis::emotion::HEAD_ONNX,
+        "models/emotion_head.onnx is what `callqa train emotion` makes"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
