@@ -60,6 +60,14 @@ pub fn sentences(text: &str) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut start = 0;
+    // Keeps a piece that has at least two letters or characters.
+    let mut flush = |current: &mut String, start: usize| {
+        let piece = current.trim();
+        if piece.chars().filter(|c| c.is_alphanumeric()).count() >= 2 {
+            out.push((start, piece.to_owned()));
+        }
+        current.clear();
+    };
     let chars: Vec<char> = text.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         // An English full stop ends a sentence; a decimal point (3.5) does not.
@@ -68,30 +76,13 @@ pub fn sentences(text: &str) -> Vec<(usize, String)> {
             if c == '？' || c == '?' {
                 current.push(c);
             }
-            if current
-                .trim()
-                .chars()
-                .filter(|c| c.is_alphanumeric())
-                .count()
-                >= 2
-            {
-                out.push((start, current.trim().to_owned()));
-            }
-            current.clear();
+            flush(&mut current, start);
             start = i + 1;
         } else {
             current.push(c);
         }
     }
-    if current
-        .trim()
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .count()
-        >= 2
-    {
-        out.push((start, current.trim().to_owned()));
-    }
+    flush(&mut current, start);
     out
 }
 

@@ -3,7 +3,10 @@
 //! trains it (../shared/emotion/README.md); the non-commercial and research-only sets evaluate it.
 
 use super::emotion::CLASSES;
+use crate::models::embedding::{Dim, value_info};
 use crate::models::protowire::Writer;
+
+const FLOAT: u64 = 1; // ONNX TensorProto.FLOAT
 use crate::text::embed::{DIM, Embedder};
 use anyhow::{Context, Result};
 use std::collections::HashSet;
@@ -245,7 +248,7 @@ pub fn to_onnx(head: &Head) -> Vec<u8> {
         for &d in dims {
             t.uint(1, d as u64);
         }
-        t.uint(2, 1); // FLOAT
+        t.uint(2, FLOAT);
         t.bytes(8, name.as_bytes());
         let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         t.bytes(9, &raw);
@@ -268,26 +271,6 @@ pub fn to_onnx(head: &Head) -> Vec<u8> {
         }
         n.buf
     };
-    let value_info = |name: &str, dims: &[Option<usize>]| {
-        let mut shape = Writer::default();
-        for d in dims {
-            let mut dim = Writer::default();
-            match d {
-                Some(v) => dim.uint(1, *v as u64),
-                None => dim.bytes(2, b"batch"),
-            }
-            shape.bytes(1, &dim.buf);
-        }
-        let mut tt = Writer::default();
-        tt.uint(1, 1);
-        tt.bytes(2, &shape.buf);
-        let mut ty = Writer::default();
-        ty.bytes(1, &tt.buf);
-        let mut vi = Writer::default();
-        vi.bytes(1, name.as_bytes());
-        vi.bytes(2, &ty.buf);
-        vi.buf
-    };
     // Wᵀ: [DIM, classes], row-major.
     let k = CLASSES.len();
     let wt: Vec<f32> = (0..DIM)
@@ -304,8 +287,18 @@ pub fn to_onnx(head: &Head) -> Vec<u8> {
     graph.bytes(2, b"callqa_emotion_head");
     graph.bytes(5, &tensor("weight", &[DIM, k], &wt));
     graph.bytes(5, &tensor("bias", &[k], &head.b));
-    graph.bytes(11, &value_info("embedding", &[None, Some(DIM)]));
-    graph.bytes(12, &value_info("probabilities", &[None, Some(k)]));
+    graph.bytes(
+        11,
+        &value_info("embedding", FLOAT, &[Dim::Named("batch"), Dim::Fixed(DIM)]),
+    );
+    graph.bytes(
+        12,
+        &value_info(
+            "probabilities",
+            FLOAT,
+            &[Dim::Named("batch"), Dim::Fixed(k)],
+        ),
+    );
     let mut opset = Writer::default();
     opset.bytes(1, b"");
     opset.uint(2, 13);

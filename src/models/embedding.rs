@@ -103,12 +103,23 @@ fn first_name(msg: &[u8]) -> Result<Option<&str>, WireError> {
     Ok(None)
 }
 
-/// A ValueInfoProto for a 1-D tensor of unknown length.
-fn vector_input(name: &str, elem_type: u64) -> Vec<u8> {
-    let mut dim = Writer::default();
-    dim.bytes(2, format!("{name}_len").as_bytes()); // dim_param
+/// A dimension of a tensor type: a fixed size, or a named (dynamic) one.
+pub enum Dim<'a> {
+    Fixed(usize),
+    Named(&'a str),
+}
+
+/// An ONNX ValueInfoProto: a tensor's name, element type and shape.
+pub fn value_info(name: &str, elem_type: u64, dims: &[Dim<'_>]) -> Vec<u8> {
     let mut shape = Writer::default();
-    shape.bytes(1, &dim.buf);
+    for d in dims {
+        let mut dim = Writer::default();
+        match d {
+            Dim::Fixed(v) => dim.uint(1, *v as u64),     // dim_value
+            Dim::Named(n) => dim.bytes(2, n.as_bytes()), // dim_param
+        }
+        shape.bytes(1, &dim.buf);
+    }
     let mut tensor = Writer::default();
     tensor.uint(1, elem_type);
     tensor.bytes(2, &shape.buf);
@@ -118,6 +129,11 @@ fn vector_input(name: &str, elem_type: u64) -> Vec<u8> {
     info.bytes(1, name.as_bytes());
     info.bytes(2, &ty.buf);
     info.buf
+}
+
+/// A ValueInfoProto for a 1-D tensor of unknown length.
+fn vector_input(name: &str, elem_type: u64) -> Vec<u8> {
+    value_info(name, elem_type, &[Dim::Named(&format!("{name}_len"))])
 }
 
 /// Rewrites a node so that inputs naming the tokenizer outputs name our new graph inputs.
