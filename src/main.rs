@@ -73,6 +73,23 @@ enum Command {
         #[command(flatten)]
         vad: VadArgs,
     },
+    /// Transcribe a recording and run a playbook's rules over it; prints the analysis as JSON.
+    Analyze {
+        file: PathBuf,
+        #[arg(long)]
+        playbook: PathBuf,
+        /// Which channel of a stereo recording is the agent (the other is the customer).
+        #[arg(long)]
+        agent_channel: Option<usize>,
+        #[arg(long, value_enum, default_value_t = Language::Auto)]
+        language: Language,
+        #[arg(long)]
+        call_id: Option<String>,
+        #[arg(long)]
+        rep_id: Option<String>,
+        #[arg(long)]
+        customer_id: Option<String>,
+    },
     /// Check a playbook, or run its rules over a text transcript.
     Playbook {
         #[command(subcommand)]
@@ -311,6 +328,69 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let report = callqa::eval::evaluate_asr(&engines, &manifest, &opts)?;
             report.print(json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Analyze {
+            file,
+            playbook,
+            agent_channel,
+            language,
+            call_id,
+            rep_id,
+            customer_id,
+        } => {
+            let p = Playbook::load(&playbook)?;
+            let channel_roles = match agent_channel {
+                Some(0) => vec![Role::Agent, Role::Customer],
+                Some(1) => vec![Role::Customer, Role::Agent],
+                Some(n) => bail!("--agent-channel {n}: a stereo call has channels 0 and 1"),
+                None => Vec::new(),
+            };
+            // Competitor names and aliases prime Whisper to spell them right.
+            let hotwords = p
+                .competitors
+                .iter()
+                .flat_map(|c| std::iter::once(&c.name).chain(&c.aliases))
+                .cloned()
+                .collect();
+            let opts = CallOptions {
+                language,
+                channel_roles,
+                hotwords,
+                ..CallOptions::default()
+            };
+            let shown = file.display();
+            let decoder = StreamDecoder::from_file(&file).with_context(|| format!("{shown}"))?;
+            let engines =
+                engines::pipeline(&dir, &whisper(None), &pool).map_err(anyhow::Error::msg)?;
+            let transcript = engines
+                .transcribe(decoder, &opts)
+                .with_context(|| format!("{shown}"))?;
+            let mut embedder = engines::embedder(&dir)?;
+            let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
+            let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
+            let rules = callqa::analysis::run_rules(
+                &p,
+                &transcript.turns,
+                transcript.duration_ms,
+                &mut embedder,
+                &mut head,
+            )?;
+            let note = transcript
+                .turns
+                .is_empty()
+                .then_some("no speech was found in the recording");
+            let call_id = call_id.unwrap_or_else(|| {
+                file.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+            let out = json!({
+                "call_id": call_id, "rep_id": rep_id, "customer_id": customer_id, "file": file,
+                "playbook": rules.playbook, "playbook_revision": rules.playbook_revision,
+                "note": note, "transcript": transcript, "analysis": rules,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Playbook {

@@ -423,15 +423,18 @@ fn is_cjk_text(s: &str) -> bool {
         .is_some_and(|c| is_cjk(c) || "，。？！".contains(c))
 }
 
-/// Orders segments by time across channels, and joins one speaker's consecutive segments into a
-/// turn while nobody else speaks in between.
+/// Orders segments by time across channels, and joins one channel's consecutive segments into a
+/// turn while nobody else speaks in between. On a mono track every segment stays its own turn:
+/// who speaks is not known there.
 fn join_turns(mut segments: Vec<Turn>) -> Vec<Turn> {
     segments.sort_by_key(|t| (t.start_ms, t.channel));
     let mut turns: Vec<Turn> = Vec::new();
     for seg in segments {
         match turns.last_mut() {
+            // Only channel-attributed speech is known to be one speaker; mono segments stay apart.
             Some(last)
-                if last.channel == seg.channel
+                if last.channel.is_some()
+                    && last.channel == seg.channel
                     && last.role == seg.role
                     && seg.start_ms <= last.end_ms + TURN_JOIN_GAP_MS =>
             {

@@ -260,3 +260,61 @@ fn key_question_detection_holds_its_measured_precision_and_recall() {
         prf.recall()
     );
 }
+
+#[test]
+fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence() {
+    common::model_dir();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
+    let call = common::eval_dir()
+        .join("transcripts/en_vcon_tadhack_synthetic/09e8fdbd-14d9-4cf9-a702-2893b7d2edd3.mp3");
+    let out = callqa(&[
+        "analyze",
+        call.to_str().unwrap(),
+        "--playbook",
+        example,
+        "--rep-id",
+        "rep-7",
+        "--call-id",
+        "c-1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["call_id"].as_str(), v["rep_id"].as_str()),
+        (Some("c-1"), Some("rep-7"))
+    );
+    assert!(v["note"].is_null());
+    let turns = v["transcript"]["turns"].as_array().unwrap();
+    assert!(turns.len() > 3, "mono segments stay separate turns");
+    let a = &v["analysis"];
+    assert_eq!(a["playbook_revision"], v["playbook_revision"]);
+    assert_eq!(a["key_questions"]["questions"].as_array().unwrap().len(), 5);
+    assert_eq!(a["emotion"]["turns"].as_array().unwrap().len(), turns.len());
+    assert!(a["talk"]["call_ms"].as_u64().unwrap() > 40_000);
+    assert!(a["competitor_mentions"].is_array());
+    // The agent's greeting ("thank you for calling …") is labelled by the mono heuristic.
+    assert_eq!(turns[0]["role"], "AGENT", "{}", turns[0]);
+    assert_eq!(turns[0]["role_source"], "heuristic");
+
+    let silence = std::env::temp_dir().join(format!("callqa-silence-{}.wav", std::process::id()));
+    std::fs::write(
+        &silence,
+        common::wav_pcm16(&[vec![0.0; 16_000 * 5]], 16_000),
+    )
+    .unwrap();
+    let out = callqa(&["analyze", silence.to_str().unwrap(), "--playbook", example]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["note"], "no speech was found in the recording");
+    assert!(v["transcript"]["turns"].as_array().unwrap().is_empty());
+    assert_eq!(v["analysis"]["key_questions"]["percent"], 0.0);
+    std::fs::remove_file(&silence).unwrap();
+}
