@@ -89,6 +89,9 @@ enum Command {
         rep_id: Option<String>,
         #[arg(long)]
         customer_id: Option<String>,
+        /// The call's date (YYYY-MM-DD), for commitments like "下周三" (default: today).
+        #[arg(long)]
+        call_date: Option<chrono::NaiveDate>,
     },
     /// Check a playbook, or run its rules over a text transcript.
     Playbook {
@@ -203,6 +206,9 @@ enum PlaybookWhat {
         playbook: PathBuf,
         #[arg(long)]
         transcript: PathBuf,
+        /// The call's date (YYYY-MM-DD), for commitments like "下周三" (default: today).
+        #[arg(long)]
+        call_date: Option<chrono::NaiveDate>,
     },
 }
 
@@ -338,6 +344,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             call_id,
             rep_id,
             customer_id,
+            call_date,
         } => {
             let p = Playbook::load(&playbook)?;
             let channel_roles = match agent_channel {
@@ -369,10 +376,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut embedder = engines::embedder(&dir)?;
             let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
             let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
+            let call_date = call_date.unwrap_or_else(|| chrono::Local::now().date_naive());
             let rules = callqa::analysis::run_rules(
                 &p,
                 &transcript.turns,
                 transcript.duration_ms,
+                call_date,
                 &mut embedder,
                 &mut head,
             )?;
@@ -410,6 +419,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 PlaybookWhat::Test {
                     playbook,
                     transcript,
+                    call_date,
                 },
         } => {
             let p = Playbook::load(&playbook)?;
@@ -418,8 +428,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut embedder = engines::embedder(&dir)?;
             let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
             let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
-            let report =
-                callqa::analysis::run_rules(&p, &turns, call_ms, &mut embedder, &mut head)?;
+            let call_date = call_date.unwrap_or_else(|| chrono::Local::now().date_naive());
+            let report = callqa::analysis::run_rules(
+                &p,
+                &turns,
+                call_ms,
+                call_date,
+                &mut embedder,
+                &mut head,
+            )?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -318,3 +318,77 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
     assert_eq!(v["analysis"]["key_questions"]["percent"], 0.0);
     std::fs::remove_file(&silence).unwrap();
 }
+
+#[test]
+fn the_summary_finds_objections_and_dated_commitments() {
+    // A constructed sales exchange (the shared dialogues have no sales objections or promises).
+    let lines = [
+        (
+            "agent",
+            "您好，这里是星云软件，我是小王。请问您现在用什么系统管理客户？",
+        ),
+        (
+            "customer",
+            "我们现在用表格，想找一个能自动提醒跟进的CRM系统。",
+        ),
+        ("agent", "明白，我们的系统可以自动提醒。"),
+        ("customer", "不过你们的价格是不是太贵了？我们预算有限。"),
+        ("agent", "我下周三给您发一份详细报价，再安排一次演示。"),
+    ];
+    let dir = std::env::temp_dir().join(format!("callqa-summary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let transcript = dir.join("call.jsonl");
+    let body: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (role, text))| {
+            let start = i as u64 * 5_000;
+            format!("{}\n", serde_json::json!({"role": role, "start_ms": start, "end_ms": start + 4_500, "text": text}))
+        })
+        .collect();
+    std::fs::write(&transcript, body).unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
+    // 2026-11-26 is a Thursday: 下周三 is 2026-12-02.
+    let out = callqa(&[
+        "playbook",
+        "test",
+        "--playbook",
+        example,
+        "--transcript",
+        transcript.to_str().unwrap(),
+        "--call-date",
+        "2026-11-26",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["summary"];
+    let objections: Vec<&str> = s["objections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        objections.iter().any(|o| o.contains("太贵")),
+        "{objections:?}"
+    );
+    assert!(
+        objections.iter().all(|o| !o.contains("星云")),
+        "the agent raises no objections: {objections:?}"
+    );
+    let first = &s["commitments"][0];
+    assert_eq!(
+        (
+            first["role"].as_str(),
+            first["due"].as_str(),
+            first["due_phrase"].as_str()
+        ),
+        (Some("AGENT"), Some("2026-12-02"), Some("下周三"))
+    );
+    assert_eq!(first["turn"], 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,320 @@
+//! The three-part summary (三必录): the customer's core needs (客户核心诉求), objections (异议点) and
+//! next-step commitments (下一步承诺: who promised what, by when). Extractive: each item is a
+//! sentence of the call, with its turn and time; a commitment's time expression (下周三, next
+//! Tuesday) is resolved to a date relative to the call.
+
+use super::questions::sentences;
+use crate::audio::channels::Role;
+use crate::pipeline::Turn;
+use crate::text::embed::{EmbedError, Embedder, cosine};
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+use serde::Serialize;
+
+/// Similarity to the prototypes below that makes a sentence an item.
+const THRESHOLD: f32 = 0.55;
+
+const NEEDS: &[&str] = &[
+    "我们需要一个管理客户的系统。",
+    "我们希望销售流程更规范。",
+    "我想找一个能自动跟进线索的工具。",
+    "我们想要一个能提醒销售跟进客户的软件。",
+    "帮我推荐一个合适的方案。",
+    "We need a tool to track our leads.",
+    "We're looking for a way to manage our sales pipeline.",
+];
+const OBJECTIONS: &[&str] = &[
+    "价格太贵了。",
+    "我们已经有一套系统了。",
+    "我需要再考虑一下。",
+    "现在不是合适的时机。",
+    "我们预算不多。",
+    "这个我得请示一下领导。",
+    "We don't have the budget for this.",
+    "I have to check with my boss first.",
+    "It's too expensive for us.",
+    "We already have a solution.",
+    "I need to think about it.",
+];
+const COMMITMENTS: &[&str] = &[
+    "我明天把报价发给您。",
+    "下周三我们再约个时间详细聊。",
+    "我会安排一次产品演示。",
+    "I'll send you the proposal tomorrow.",
+    "Let's schedule a demo next Tuesday.",
+    "I will follow up with you next week.",
+];
+/// Words that a commitment needs besides similarity: a promise or a plan.
+const COMMITMENT_CUES: &[&str] = &[
+    "我会",
+    "我们会",
+    "我明天",
+    "我下周",
+    "回头",
+    "约",
+    "安排",
+    "发给",
+    "发您",
+    "给您发",
+    "i'll",
+    "i will",
+    "we'll",
+    "we will",
+    "let's",
+    "schedule",
+    "send",
+    "follow up",
+];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub turn: usize,
+    pub role: Role,
+    pub time_ms: u64,
+    pub text: String,
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Commitment {
+    #[serde(flatten)]
+    pub item: Item,
+    /// The date the time expression resolves to (YYYY-MM-DD), if the sentence has one.
+    pub due: Option<NaiveDate>,
+    pub due_phrase: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub core_needs: Vec<Item>,
+    pub objections: Vec<Item>,
+    pub commitments: Vec<Commitment>,
+}
+
+fn weekday_zh(c: char) -> Option<Weekday> {
+    Some(match c {
+        '一' => Weekday::Mon,
+        '二' => Weekday::Tue,
+        '三' => Weekday::Wed,
+        '四' => Weekday::Thu,
+        '五' => Weekday::Fri,
+        '六' => Weekday::Sat,
+        '日' | '天' => Weekday::Sun,
+        _ => return None,
+    })
+}
+
+fn weekday_en(w: &str) -> Option<Weekday> {
+    Some(match w.trim_end_matches(|c: char| !c.is_alphabetic()) {
+        "monday" => Weekday::Mon,
+        "tuesday" => Weekday::Tue,
+        "wednesday" => Weekday::Wed,
+        "thursday" => Weekday::Thu,
+        "friday" => Weekday::Fri,
+        "saturday" => Weekday::Sat,
+        "sunday" => Weekday::Sun,
+        _ => return None,
+    })
+}
+
+/// The date of `day` in the week `weeks_ahead` after the call's week (weeks start on Monday).
+fn in_week(call: NaiveDate, weeks_ahead: i64, day: Weekday) -> NaiveDate {
+    let monday = call - Duration::days(i64::from(call.weekday().num_days_from_monday()));
+    monday + Duration::days(7 * weeks_ahead + i64::from(day.num_days_from_monday()))
+}
+
+/// The next `day` after the call date (a bare weekday means the coming one).
+fn coming(call: NaiveDate, day: Weekday) -> NaiveDate {
+    let ahead = (7 + i64::from(day.num_days_from_monday())
+        - i64::from(call.weekday().num_days_from_monday()))
+        % 7;
+    call + Duration::days(if ahead == 0 { 7 } else { ahead })
+}
+
+/// Resolves the first time expression of a sentence against the call date.
+pub fn resolve_date(text: &str, call: NaiveDate) -> Option<(NaiveDate, String)> {
+    let chars: Vec<char> = text.chars().collect();
+    let s: String = chars.iter().collect();
+    for (phrase, days) in [("大后天", 3), ("后天", 2), ("明天", 1), ("今天", 0)] {
+        if s.contains(phrase) {
+            return Some((call + Duration::days(days), phrase.into()));
+        }
+    }
+    for (i, _) in chars.iter().enumerate() {
+        let rest: String = chars[i..].iter().collect();
+        for (prefix, weeks) in [
+            ("下下周", 2),
+            ("下下星期", 2),
+            ("下周", 1),
+            ("下星期", 1),
+            ("下礼拜", 1),
+            ("这周", 0),
+            ("本周", 0),
+            ("周", -1),
+            ("星期", -1),
+            ("礼拜", -1),
+        ] {
+            if let Some(after) = rest.strip_prefix(prefix)
+                && let Some(day) = after.chars().next().and_then(weekday_zh)
+            {
+                let date = if weeks < 0 {
+                    coming(call, day)
+                } else {
+                    in_week(call, weeks, day)
+                };
+                return Some((
+                    date,
+                    format!("{prefix}{}", after.chars().next().unwrap_or_default()),
+                ));
+            }
+        }
+        // 3月15日 / 3月15号
+        if let Some(m) = rest.find('月') {
+            let (month, day) = (&rest[..m], &rest[m + '月'.len_utf8()..]);
+            let digits: String = day.chars().take_while(char::is_ascii_digit).collect();
+            let tail = day[digits.len()..].chars().next();
+            if let (Ok(mo), Ok(d)) = (month.parse::<u32>(), digits.parse::<u32>())
+                && matches!(tail, Some('日' | '号'))
+                && let Some(mut date) = NaiveDate::from_ymd_opt(call.year(), mo, d)
+            {
+                if date < call {
+                    date = NaiveDate::from_ymd_opt(call.year() + 1, mo, d).unwrap_or(date);
+                }
+                return Some((date, format!("{mo}月{d}{}", tail.unwrap_or('日'))));
+            }
+        }
+    }
+    let lower = s.to_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    for (i, w) in words.iter().enumerate() {
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+        match w {
+            "today" => return Some((call, "today".into())),
+            "tomorrow" => return Some((call + Duration::days(1), "tomorrow".into())),
+            "next" => {
+                if let Some(day) = words.get(i + 1).and_then(|n| weekday_en(n)) {
+                    return Some((
+                        in_week(call, 1, day),
+                        format!(
+                            "next {}",
+                            words[i + 1].trim_end_matches(|c: char| !c.is_alphabetic())
+                        ),
+                    ));
+                }
+                if words.get(i + 1).is_some_and(|n| n.starts_with("week")) {
+                    return Some((in_week(call, 1, Weekday::Mon), "next week".into()));
+                }
+            }
+            _ => {
+                if let Some(day) = weekday_en(w) {
+                    return Some((coming(call, day), w.to_owned()));
+                }
+            }
+        }
+    }
+    None
+}
+
+struct Prototypes(Vec<Vec<f32>>);
+
+impl Prototypes {
+    fn new(texts: &[&str], embedder: &mut Embedder) -> Result<Self, EmbedError> {
+        Ok(Self(
+            texts
+                .iter()
+                .map(|t| embedder.embed(t))
+                .collect::<Result<_, _>>()?,
+        ))
+    }
+    fn score(&self, e: &[f32]) -> f32 {
+        self.0.iter().map(|p| cosine(p, e)).fold(f32::MIN, f32::max)
+    }
+}
+
+/// Extracts the summary. Needs and objections come from the customer (or unknown speakers on a
+/// mono call); commitments from either side.
+pub fn summarise(
+    turns: &[Turn],
+    call_date: NaiveDate,
+    embedder: &mut Embedder,
+) -> Result<Summary, EmbedError> {
+    let needs = Prototypes::new(NEEDS, embedder)?;
+    let objections = Prototypes::new(OBJECTIONS, embedder)?;
+    let commitments = Prototypes::new(COMMITMENTS, embedder)?;
+    let mut out = Summary::default();
+    for (t, turn) in turns.iter().enumerate() {
+        let n_chars = turn.text.chars().count().max(1) as u64;
+        for (offset, sentence) in sentences(&turn.text) {
+            let e = embedder.embed(&sentence)?;
+            let item = |score: f32| Item {
+                turn: t,
+                role: turn.role,
+                time_ms: turn.start_ms
+                    + turn.end_ms.saturating_sub(turn.start_ms) * offset as u64 / n_chars,
+                text: sentence.clone(),
+                score,
+            };
+            let (sn, so, sc) = (needs.score(&e), objections.score(&e), commitments.score(&e));
+            let lower = sentence.to_lowercase();
+            if sc >= THRESHOLD && COMMITMENT_CUES.iter().any(|c| lower.contains(c)) {
+                let due = resolve_date(&sentence, call_date);
+                out.commitments.push(Commitment {
+                    item: item(sc),
+                    due: due.as_ref().map(|d| d.0),
+                    due_phrase: due.map(|d| d.1),
+                });
+            } else if turn.role != Role::Agent && so >= THRESHOLD && so >= sn {
+                out.objections.push(item(so));
+            } else if turn.role != Role::Agent && sn >= THRESHOLD {
+                out.core_needs.push(item(sn));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn time_expressions_resolve_against_the_call_date() {
+        let call = d(2026, 11, 26); // a Thursday
+        assert_eq!(
+            resolve_date("我明天把报价发给您", call),
+            Some((d(2026, 11, 27), "明天".into()))
+        );
+        assert_eq!(
+            resolve_date("下周三我们再约", call),
+            Some((d(2026, 12, 2), "下周三".into()))
+        );
+        assert_eq!(
+            resolve_date("周一给您回复", call),
+            Some((d(2026, 11, 30), "周一".into()))
+        );
+        assert_eq!(
+            resolve_date("12月5号之前签合同", call),
+            Some((d(2026, 12, 5), "12月5号".into()))
+        );
+        assert_eq!(
+            resolve_date("3月1日上线", call),
+            Some((d(2027, 3, 1), "3月1日".into()))
+        );
+        assert_eq!(
+            resolve_date("Let's talk next Tuesday.", call),
+            Some((d(2026, 12, 1), "next tuesday".into()))
+        );
+        assert_eq!(
+            resolve_date("I'll send it tomorrow", call),
+            Some((d(2026, 11, 27), "tomorrow".into()))
+        );
+        assert_eq!(
+            resolve_date("Call me on Friday", call),
+            Some((d(2026, 11, 27), "friday".into()))
+        );
+        assert_eq!(resolve_date("好的，没问题", call), None);
+    }
+}
