@@ -373,17 +373,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let transcript = engines
                 .transcribe(decoder, &opts)
                 .with_context(|| format!("{shown}"))?;
-            let mut embedder = engines::embedder(&dir)?;
-            let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
-            let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
-            let call_date = call_date.unwrap_or_else(|| chrono::Local::now().date_naive());
-            let rules = callqa::analysis::run_rules(
+            let rules = run_rules(
+                &dir,
                 &p,
                 &transcript.turns,
                 transcript.duration_ms,
                 call_date,
-                &mut embedder,
-                &mut head,
             )?;
             let note = transcript
                 .turns
@@ -425,18 +420,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let p = Playbook::load(&playbook)?;
             let turns = read_transcript(&transcript)?;
             let call_ms = turns.iter().map(|t| t.end_ms).max().unwrap_or(0);
-            let mut embedder = engines::embedder(&dir)?;
-            let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
-            let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
-            let call_date = call_date.unwrap_or_else(|| chrono::Local::now().date_naive());
-            let report = callqa::analysis::run_rules(
-                &p,
-                &turns,
-                call_ms,
-                call_date,
-                &mut embedder,
-                &mut head,
-            )?;
+            let report = run_rules(&dir, &p, &turns, call_ms, call_date)?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -634,6 +618,29 @@ fn argmax(p: &[f32]) -> usize {
     (0..p.len())
         .max_by(|&a, &b| p[a].total_cmp(&p[b]))
         .unwrap_or(0)
+}
+
+/// Runs a playbook's rules over turns, with the embedder and the emotion head they need.
+/// `call_date` (default: today) anchors commitments such as "下周三".
+fn run_rules(
+    dir: &ModelDir,
+    playbook: &Playbook,
+    turns: &[callqa::pipeline::Turn],
+    call_ms: u64,
+    call_date: Option<chrono::NaiveDate>,
+) -> Result<callqa::analysis::RuleReport> {
+    let mut embedder = engines::embedder(dir)?;
+    let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
+    let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
+    let call_date = call_date.unwrap_or_else(|| chrono::Local::now().date_naive());
+    Ok(callqa::analysis::run_rules(
+        playbook,
+        turns,
+        call_ms,
+        call_date,
+        &mut embedder,
+        &mut head,
+    )?)
 }
 
 /// A text transcript: one JSON turn per line ({role, start_ms, end_ms, text}), in time order.

@@ -12,6 +12,17 @@ fn callqa(args: &[&str]) -> std::process::Output {
         .expect("run callqa")
 }
 
+/// Runs callqa, expects success, and parses its JSON output.
+fn callqa_json(args: &[&str]) -> serde_json::Value {
+    let out = callqa(args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
 /// The first CrossWOZ dialogue as a JSONL transcript: user = customer, system = agent, 3 s turns.
 fn crosswoz_transcript(edit: impl Fn(&str) -> String) -> String {
     let path = common::eval_dir().join("transcripts/zh_crosswoz/crosswoz_test_first50_turns.jsonl");
@@ -40,13 +51,7 @@ fn crosswoz_transcript(edit: impl Fn(&str) -> String) -> String {
 #[test]
 fn the_example_playbook_is_valid_and_bad_ones_name_the_field() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
-    let out = callqa(&["playbook", "check", example]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = callqa_json(&["playbook", "check", example]);
     assert_eq!(
         (v["competitors"].as_u64(), v["dimensions"].as_u64()),
         (Some(4), Some(6))
@@ -106,7 +111,7 @@ fn playbook_test_finds_competitors_in_a_real_dialogue_even_as_homophones() {
             crosswoz_transcript(|t| edit.map_or(t.to_owned(), |(a, b)| t.replace(a, b))),
         )
         .unwrap();
-        let out = callqa(&[
+        let v = callqa_json(&[
             "playbook",
             "test",
             "--playbook",
@@ -114,12 +119,6 @@ fn playbook_test_finds_competitors_in_a_real_dialogue_even_as_homophones() {
             "--transcript",
             transcript.to_str().unwrap(),
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let mentions = v["competitor_mentions"].as_array().unwrap();
         let hotel: Vec<_> = mentions
             .iter()
@@ -267,7 +266,7 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
     let call = common::eval_dir()
         .join("transcripts/en_vcon_tadhack_synthetic/09e8fdbd-14d9-4cf9-a702-2893b7d2edd3.mp3");
-    let out = callqa(&[
+    let v = callqa_json(&[
         "analyze",
         call.to_str().unwrap(),
         "--playbook",
@@ -277,12 +276,6 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
         "--call-id",
         "c-1",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (v["call_id"].as_str(), v["rep_id"].as_str()),
         (Some("c-1"), Some("rep-7"))
@@ -306,13 +299,7 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
         common::wav_pcm16(&[vec![0.0; 16_000 * 5]], 16_000),
     )
     .unwrap();
-    let out = callqa(&["analyze", silence.to_str().unwrap(), "--playbook", example]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = callqa_json(&["analyze", silence.to_str().unwrap(), "--playbook", example]);
     assert_eq!(v["note"], "no speech was found in the recording");
     assert!(v["transcript"]["turns"].as_array().unwrap().is_empty());
     assert_eq!(v["analysis"]["key_questions"]["percent"], 0.0);
@@ -349,7 +336,7 @@ fn the_summary_finds_objections_and_dated_commitments() {
     std::fs::write(&transcript, body).unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
     // 2026-11-26 is a Thursday: 下周三 is 2026-12-02.
-    let out = callqa(&[
+    let v = callqa_json(&[
         "playbook",
         "test",
         "--playbook",
@@ -359,12 +346,6 @@ fn the_summary_finds_objections_and_dated_commitments() {
         "--call-date",
         "2026-11-26",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let s = &v["summary"];
     let objections: Vec<&str> = s["objections"]
         .as_array()
