@@ -95,6 +95,15 @@ pub struct Turn {
     pub no_speech_prob: f32,
 }
 
+impl Turn {
+    /// The time of a character offset in the text, interpolated across the turn (for sentences
+    /// inside a turn that carries no word times).
+    pub fn time_at(&self, char_offset: usize) -> u64 {
+        let n_chars = self.text.chars().count().max(1) as u64;
+        self.start_ms + self.end_ms.saturating_sub(self.start_ms) * char_offset as u64 / n_chars
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CallTranscript {
     pub language: String,

@@ -2,9 +2,10 @@
 //! (销售易 heard as 小手易), English names within a small edit distance and across spacing
 //! ("Sales force", "salesforse").
 
-use super::playbook::{Playbook, Speaker, StrategyPack};
-use crate::asr::guards::is_cjk;
+use super::playbook::{Playbook, StrategyPack};
+use crate::asr::guards::{is_cjk, squash};
 use crate::audio::channels::Role;
+use crate::eval::edit_distance;
 use crate::pipeline::Turn;
 use pinyin::ToPinyin;
 use serde::Serialize;
@@ -70,27 +71,6 @@ struct Entry {
 fn pinyin_of(c: char) -> String {
     c.to_pinyin()
         .map_or_else(|| c.to_string(), |p| p.plain().to_owned())
-}
-
-fn squash(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, x) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(x != y))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Edits allowed for a Latin name: none below 5 letters, 1 up to 9, 2 beyond.
@@ -262,12 +242,7 @@ impl<'p> CompetitorMatcher<'p> {
         for (t, turn) in turns.iter().enumerate() {
             for (c, alias, heard, how, offset) in self.find(&turn.text) {
                 let competitor = &self.playbook.competitors[c];
-                let in_scope = match competitor.mentioned_by {
-                    Speaker::Any => true,
-                    Speaker::Agent => turn.role != Role::Customer,
-                    Speaker::Customer => turn.role != Role::Agent,
-                };
-                if !in_scope {
+                if !competitor.mentioned_by.covers(turn.role) {
                     continue;
                 }
                 let (agent_response, response_turn) = if turn.role == Role::Agent {
@@ -275,7 +250,6 @@ impl<'p> CompetitorMatcher<'p> {
                 } else {
                     agent_response(turns, t, &self.find_names(c))
                 };
-                let n_chars = turn.text.chars().count().max(1) as u64;
                 out.push(Mention {
                     competitor: competitor.name.clone(),
                     alias: alias.to_owned(),
@@ -283,8 +257,7 @@ impl<'p> CompetitorMatcher<'p> {
                     how,
                     role: turn.role,
                     turn: t,
-                    time_ms: turn.start_ms
-                        + (turn.end_ms.saturating_sub(turn.start_ms)) * offset as u64 / n_chars,
+                    time_ms: turn.time_at(offset),
                     sentence: sentence_at(&turn.text, offset),
                     strategy_pack: competitor.strategy_pack.clone(),
                     agent_response,

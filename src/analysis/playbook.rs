@@ -18,6 +18,19 @@ pub enum Speaker {
     Any,
 }
 
+impl Speaker {
+    /// Whether a turn by `role` can satisfy a rule for this speaker. A turn of unknown role
+    /// (a mono recording) is given the benefit of the doubt; only the other side is excluded.
+    pub fn covers(self, role: crate::audio::channels::Role) -> bool {
+        use crate::audio::channels::Role;
+        match self {
+            Speaker::Any => true,
+            Speaker::Agent => role != Role::Customer,
+            Speaker::Customer => role != Role::Agent,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Playbook {

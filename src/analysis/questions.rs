@@ -2,7 +2,7 @@
 //! time, and how often. Matching is semantic (multilingual sentence embeddings: other wording or
 //! the other language still matches), with a lexical fallback for what the embedding misses.
 
-use super::playbook::{KeyQuestion, Playbook, Speaker};
+use super::playbook::{KeyQuestion, Playbook};
 use crate::asr::guards::is_cjk;
 use crate::audio::channels::Role;
 use crate::pipeline::Turn;
@@ -196,7 +196,6 @@ impl<'p> QuestionMatcher<'p> {
             })
             .collect();
         for (t, turn) in turns.iter().enumerate() {
-            let n_chars = turn.text.chars().count().max(1) as u64;
             for (offset, sentence) in sentences(&turn.text) {
                 let embedding = embedder.embed(&sentence)?;
                 for (qi, m) in self
@@ -206,13 +205,8 @@ impl<'p> QuestionMatcher<'p> {
                 {
                     let Some((score, how)) = m else { continue };
                     let q = self.questions[qi].0;
-                    let time_ms = turn.start_ms
-                        + turn.end_ms.saturating_sub(turn.start_ms) * offset as u64 / n_chars;
-                    let right_side = match q.asked_by {
-                        Speaker::Any => true,
-                        Speaker::Agent => turn.role != Role::Customer,
-                        Speaker::Customer => turn.role != Role::Agent,
-                    };
+                    let time_ms = turn.time_at(offset);
+                    let right_side = q.asked_by.covers(turn.role);
                     let in_time = q
                         .within_minutes
                         .is_none_or(|m| (time_ms as f64) <= m * 60_000.0);

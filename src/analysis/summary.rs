@@ -242,14 +242,12 @@ pub fn summarise(
     let commitments = Prototypes::new(COMMITMENTS, embedder)?;
     let mut out = Summary::default();
     for (t, turn) in turns.iter().enumerate() {
-        let n_chars = turn.text.chars().count().max(1) as u64;
         for (offset, sentence) in sentences(&turn.text) {
             let e = embedder.embed(&sentence)?;
             let item = |score: f32| Item {
                 turn: t,
                 role: turn.role,
-                time_ms: turn.start_ms
-                    + turn.end_ms.saturating_sub(turn.start_ms) * offset as u64 / n_chars,
+                time_ms: turn.time_at(offset),
                 text: sentence.clone(),
                 score,
             };

@@ -35,7 +35,8 @@ const CREDITS: &[&str] = &[
     "captionsby",
 ];
 
-fn squash(text: &str) -> String {
+/// Lower-case letters and digits only: text compared regardless of case, spacing and punctuation.
+pub fn squash(text: &str) -> String {
     text.chars()
         .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
