@@ -1,4 +1,5 @@
 use anyhow::{Context, Result, bail};
+use callqa::analysis::CallInfo;
 use callqa::analysis::playbook::Playbook;
 use callqa::asr::Language;
 use callqa::asr::pool::PoolConfig;
@@ -373,27 +374,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let transcript = engines
                 .transcribe(decoder, &opts)
                 .with_context(|| format!("{shown}"))?;
-            let rules = run_rules(
-                &dir,
-                &p,
-                &transcript.turns,
-                transcript.duration_ms,
-                call_date,
-            )?;
-            let note = transcript
-                .turns
-                .is_empty()
-                .then_some("no speech was found in the recording");
-            let call_id = call_id.unwrap_or_else(|| {
-                file.file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            });
-            let out = json!({
-                "call_id": call_id, "rep_id": rep_id, "customer_id": customer_id, "file": file,
-                "playbook": rules.playbook, "playbook_revision": rules.playbook_revision,
-                "note": note, "transcript": transcript, "analysis": rules,
-            });
+            let note = match (transcript.turns.is_empty(), transcript.speech_ms) {
+                (false, _) => None,
+                (true, 0) => Some("no speech was found in the recording".to_owned()),
+                (true, _) => Some(
+                    "the speech found was transcribed to nothing (noise or hallucination removed)"
+                        .to_owned(),
+                ),
+            };
+            let info = CallInfo {
+                call_id: call_id.unwrap_or_else(|| file_stem(&file)),
+                rep_id,
+                customer_id,
+                call_date: call_date.unwrap_or_else(today),
+                language: transcript.language,
+                duration_ms: transcript.duration_ms,
+                note,
+            };
+            let out = analyse(&dir, &p, info, transcript.turns)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -419,9 +417,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let p = Playbook::load(&playbook)?;
             let turns = read_transcript(&transcript)?;
-            let call_ms = turns.iter().map(|t| t.end_ms).max().unwrap_or(0);
-            let report = run_rules(&dir, &p, &turns, call_ms, call_date)?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            let info = CallInfo {
+                call_id: file_stem(&transcript),
+                call_date: call_date.unwrap_or_else(today),
+                duration_ms: turns.iter().map(|t| t.end_ms).max().unwrap_or(0),
+                ..CallInfo::default()
+            };
+            let out = analyse(&dir, &p, info, turns)?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval {
@@ -620,27 +623,34 @@ fn argmax(p: &[f32]) -> usize {
         .unwrap_or(0)
 }
 
-/// Runs a playbook's rules over turns, with the embedder and the emotion head they need.
-/// `call_date` (default: today) anchors commitments such as "下周三".
-fn run_rules(
+/// Runs a playbook over a call's turns, with the embedder and the emotion head it needs.
+fn analyse(
     dir: &ModelDir,
     playbook: &Playbook,
-    turns: &[callqa::pipeline::Turn],
-    call_ms: u64,
-    call_date: Option<chrono::NaiveDate>,
-) -> Result<callqa::analysis::RuleReport> {
+    info: CallInfo,
+    turns: Vec<callqa::pipeline::Turn>,
+) -> Result<callqa::analysis::Analysis> {
     let mut embedder = engines::embedder(dir)?;
     let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
     let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
-    let call_date = call_date.unwrap_or_else(|| chrono::Local::now().date_naive());
-    Ok(callqa::analysis::run_rules(
+    Ok(callqa::analysis::analyse(
         playbook,
+        info,
         turns,
-        call_ms,
-        call_date,
         &mut embedder,
         &mut head,
     )?)
+}
+
+/// The call date when none is given: commitments like "下周三" count from today.
+fn today() -> chrono::NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// A text transcript: one JSON turn per line ({role, start_ms, end_ms, text}), in time order.

@@ -11,6 +11,7 @@ use crate::asr::{
     AsrError, DecodeOptions, Language, Segment, WhisperPool, Word, initial_prompt, pool::Pending,
 };
 use crate::audio::channels::{DuplicateDetector, Layout, Role, channel_roles};
+use crate::audio::prosody::{Prosody, ProsodyTrack};
 use crate::audio::resample::{ResampleError, StreamResampler};
 use crate::audio::vad::{SpeechChunk, StreamVad, Vad, VadParams};
 use crate::audio::{DecodeError, StreamDecoder};
@@ -93,6 +94,9 @@ pub struct Turn {
     pub avg_logprob: f32,
     #[serde(default)]
     pub no_speech_prob: f32,
+    /// Loudness and pitch of the turn, when it came from audio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prosody: Option<Prosody>,
 }
 
 impl Turn {
@@ -172,6 +176,7 @@ struct Track<'v> {
     resampler: StreamResampler,
     vad: StreamVad<'v>,
     packer: WindowPacker,
+    prosody: ProsodyTrack,
 }
 
 struct Submitted {
@@ -239,6 +244,7 @@ fn feed(
     for i in 0..tracks.len() {
         let t = &mut tracks[i];
         let samples = t.resampler.push(&chunk[t.channel])?;
+        t.prosody.push(&samples);
         let speech = t.vad.push(&samples)?;
         if let Some(first) = speech.first() {
             // A window never spans the other side's speech: Whisper would run one speaker's
@@ -321,6 +327,7 @@ fn transcribe_call(
             resampler: StreamResampler::new(rate)?,
             vad: StreamVad::new(vad, opts.vad.clone()),
             packer: WindowPacker::default(),
+            prosody: ProsodyTrack::default(),
         });
     }
     let mut dispatch = Dispatcher {
@@ -339,14 +346,18 @@ fn transcribe_call(
             feed(&mut tracks, &mut dispatch, &chunk)?;
         }
     }
+    let mut prosody = Vec::new();
     for (i, t) in tracks.into_iter().enumerate() {
         let Track {
             mut resampler,
             mut vad,
             mut packer,
+            prosody: mut track_prosody,
             ..
         } = t;
         let tail = resampler.finish()?;
+        track_prosody.push(&tail);
+        prosody.push(track_prosody);
         let mut speech = vad.push(&tail)?;
         speech.extend(vad.finish()?);
         dispatch.speech(i, &mut packer, speech)?;
@@ -370,6 +381,13 @@ fn transcribe_call(
         }
     }
     let mut turns = join_turns(segments);
+    for t in &mut turns {
+        let track = roles
+            .iter()
+            .position(|&(channel, _)| Some(channel) == t.channel)
+            .unwrap_or(0);
+        t.prosody = prosody[track].summarise(t.start_ms, t.end_ms);
+    }
     if !per_channel {
         infer_mono_roles(&mut turns);
     }
@@ -422,6 +440,7 @@ fn to_call_time(seg: Segment, window: &Window, role: Role, channel: Option<usize
         words,
         avg_logprob: seg.avg_logprob,
         no_speech_prob: seg.no_speech_prob,
+        prosody: None,
     }
 }
 
@@ -536,6 +555,7 @@ mod tests {
             words: vec![],
             avg_logprob: -0.2,
             no_speech_prob: 0.1,
+            prosody: None,
         }
     }
 

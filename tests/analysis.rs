@@ -281,14 +281,57 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
         (Some("c-1"), Some("rep-7"))
     );
     assert!(v["note"].is_null());
-    let turns = v["transcript"]["turns"].as_array().unwrap();
+    let turns = v["turns"].as_array().unwrap();
     assert!(turns.len() > 3, "mono segments stay separate turns");
-    let a = &v["analysis"];
-    assert_eq!(a["playbook_revision"], v["playbook_revision"]);
-    assert_eq!(a["key_questions"]["questions"].as_array().unwrap().len(), 5);
-    assert_eq!(a["emotion"]["turns"].as_array().unwrap().len(), turns.len());
-    assert!(a["talk"]["call_ms"].as_u64().unwrap() > 40_000);
-    assert!(a["competitor_mentions"].is_array());
+    assert!(
+        v["playbook_revision"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_eq!(v["language"], "en");
+    assert_eq!(v["key_questions"]["questions"].as_array().unwrap().len(), 5);
+    assert_eq!(v["emotion"]["turns"].as_array().unwrap().len(), turns.len());
+    assert!(v["talk"]["call_ms"].as_u64().unwrap() > 40_000);
+    assert!(v["competitor_mentions"].is_array());
+    for section in ["core_needs", "objections", "commitments"] {
+        assert!(v["summary"][section].is_array(), "{section}");
+    }
+    // Turns from audio carry their prosody, and the emotion section reads it.
+    assert!(
+        turns.iter().all(|t| t["prosody"]["energy_db"].is_number()),
+        "{turns:?}"
+    );
+    let voiced: Vec<f64> = turns
+        .iter()
+        .filter_map(|t| t["prosody"]["pitch_hz"].as_f64())
+        .collect();
+    assert!(
+        voiced.len() * 2 > turns.len() && voiced.iter().all(|&f| (70.0..=400.0).contains(&f)),
+        "{voiced:?}"
+    );
+    let unknown = v["emotion"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["role"] == "UNKNOWN")
+        .expect("mono turns without a clear role");
+    assert!(unknown["peak_frustration"]["text"].is_string());
+    // The scorecard has the example's six dimensions, and every piece of evidence is a real turn.
+    let dims = v["scorecard"]["dimensions"].as_array().unwrap();
+    assert_eq!(dims.len(), 6);
+    for d in dims {
+        let score = d["score"].as_f64();
+        assert!(score.is_none_or(|s| (0.0..=100.0).contains(&s)), "{d}");
+        assert_eq!(d["passed"].is_null(), score.is_none(), "{d}");
+        for s in d["signals"].as_array().unwrap() {
+            assert!(s["detail"].as_str().is_some_and(|t| !t.is_empty()), "{s}");
+            for e in s["evidence"].as_array().unwrap() {
+                let t = &turns[e["turn"].as_u64().unwrap() as usize];
+                assert_eq!(e["text"], t["text"]);
+            }
+        }
+    }
     // The agent's greeting ("thank you for calling …") is labelled by the mono heuristic.
     assert_eq!(turns[0]["role"], "AGENT", "{}", turns[0]);
     assert_eq!(turns[0]["role_source"], "heuristic");
@@ -301,8 +344,17 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
     .unwrap();
     let v = callqa_json(&["analyze", silence.to_str().unwrap(), "--playbook", example]);
     assert_eq!(v["note"], "no speech was found in the recording");
-    assert!(v["transcript"]["turns"].as_array().unwrap().is_empty());
-    assert_eq!(v["analysis"]["key_questions"]["percent"], 0.0);
+    assert!(v["turns"].as_array().unwrap().is_empty());
+    assert_eq!(v["key_questions"]["percent"], 0.0);
+    assert!(v["emotion"]["roles"].as_array().unwrap().is_empty());
+    // Nothing was said, so nothing is judged: no dimension passes or fails.
+    let dims = v["scorecard"]["dimensions"].as_array().unwrap();
+    assert_eq!(dims.len(), 6);
+    assert!(
+        dims.iter()
+            .all(|d| d["score"].is_null() && d["passed"].is_null()),
+        "{dims:?}"
+    );
     std::fs::remove_file(&silence).unwrap();
 }
 
@@ -371,5 +423,98 @@ fn the_summary_finds_objections_and_dated_commitments() {
         (Some("AGENT"), Some("2026-12-02"), Some("下周三"))
     );
     assert_eq!(first["turn"], 4);
+    // The agent took the price objection up in the next turn.
+    let price = s["objections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["text"].as_str().unwrap().contains("太贵"))
+        .unwrap();
+    assert_eq!(price["response_turn"], 4);
+    // The scorecard reads the same evidence.
+    let dim = |id: &str| {
+        v["scorecard"]["dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let objection = dim("objection_handling");
+    let response = &objection["signals"][0];
+    assert_eq!(response["signal"], "objection_response");
+    assert_eq!(response["value"], 1.0);
+    let evidence: Vec<u64> = response["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["turn"].as_u64().unwrap())
+        .collect();
+    assert!(
+        evidence.contains(&3) && evidence.contains(&4),
+        "{evidence:?}"
+    );
+    assert_eq!(objection["passed"], true, "{objection}");
+    // No competitor came up: competitor handling is not judged, rather than failed.
+    let competitors = dim("competitor_handling");
+    assert!(competitors["score"].is_null() && competitors["passed"].is_null());
+    // current_system was asked, team_size was not: solution fit is half.
+    assert_eq!(dim("solution_fit")["score"], 50.0);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_late_bare_acknowledgement_reads_as_perfunctory_beyond_its_words() {
+    use callqa::analysis::emotion::{Cue, analyse};
+    use callqa::analysis::playbook::EmotionRules;
+    use callqa::pipeline::Turn;
+    let dir = common::model_dir();
+    let mut embedder = callqa::engines::embedder(&dir).unwrap();
+    let env = callqa::onnx::environment(&dir.onnxruntime_lib()).unwrap();
+    let mut head = callqa::analysis::emotion::EmotionHead::new(env).unwrap();
+    let turn = |role: &str, start: u64, end: u64, text: &str| -> Turn {
+        serde_json::from_value(
+            serde_json::json!({"role": role, "start_ms": start, "end_ms": end, "text": text}),
+        )
+        .unwrap()
+    };
+    let turns = vec![
+        turn(
+            "agent",
+            0,
+            9_000,
+            "我们的系统支持自动提醒、销售漏斗和移动端，您看这些功能对您的团队有帮助吗？",
+        ),
+        turn("customer", 13_000, 13_600, "嗯。"),
+        turn("agent", 14_000, 18_000, "那您现在最头疼的是哪一块？"),
+        turn(
+            "customer",
+            18_500,
+            24_000,
+            "主要是销售离职以后客户资料都带走了，这个问题我们一直解决不了。",
+        ),
+    ];
+    let report = analyse(&turns, &EmotionRules::default(), &mut head, &mut embedder).unwrap();
+    let bare = &report.turns[1];
+    for cue in [Cue::BackchannelOnly, Cue::ShortReply, Cue::SlowResponse] {
+        assert!(bare.cues.contains(&cue), "{:?}", bare.cues);
+    }
+    assert!(
+        bare.scores.perfunctory > bare.text_scores.perfunctory + 0.1,
+        "{bare:?}"
+    );
+    assert!(bare.scores.perfunctory >= 0.7, "{bare:?}");
+    // The engaged answer gets no perfunctory cue, and an alert fires only for the bare one.
+    assert!(report.turns[3].cues.is_empty(), "{:?}", report.turns[3]);
+    let alerts: Vec<(usize, &str)> = report.alerts.iter().map(|a| (a.turn, a.kind)).collect();
+    assert!(alerts.contains(&(1, "perfunctory")), "{alerts:?}");
+    assert!(
+        !alerts.iter().any(|a| a.0 == 3 && a.1 == "perfunctory"),
+        "{alerts:?}"
+    );
+    let customer = report
+        .role(callqa::audio::channels::Role::Customer)
+        .unwrap();
+    assert_eq!(customer.peak_perfunctory.as_ref().unwrap().turn, 1);
 }

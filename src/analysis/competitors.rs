@@ -339,6 +339,7 @@ mod tests {
             words: vec![],
             avg_logprob: 0.0,
             no_speech_prob: 0.0,
+            prosody: None,
         }
     }
 

@@ -1,52 +1,94 @@
-//! Call analysis over a role-attributed transcript. So far: the playbook, talk metrics,
-//! competitor mentions, key-question coverage, text emotion and the extractive summary; prosody
-//! and the scorecard come next.
+//! Call analysis over a role-attributed transcript: the playbook's rules (talk metrics,
+//! key-question coverage, competitor mentions, emotion, the three-part summary) and the
+//! scorecard built from them. Every judgement points at the turns behind it.
 
 pub mod competitors;
 pub mod emotion;
 pub mod playbook;
 pub mod questions;
+pub mod scorecard;
 pub mod summary;
 pub mod talk;
 pub mod train;
 
 use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder};
+use chrono::NaiveDate;
 use playbook::Playbook;
 use serde::Serialize;
 
-/// The rules of one playbook run over one transcript.
+/// What is known about a call besides its turns.
+#[derive(Debug, Clone, Default)]
+pub struct CallInfo {
+    pub call_id: String,
+    pub rep_id: Option<String>,
+    pub customer_id: Option<String>,
+    /// Anchors relative dates such as 下周三 in commitments.
+    pub call_date: NaiveDate,
+    pub language: String,
+    pub duration_ms: u64,
+    /// Why the transcript is empty, when it is (e.g. no speech found by VAD).
+    pub note: Option<String>,
+}
+
+/// The whole judgement of one call. Turn indices in every section point into `turns`.
 #[derive(Debug, Clone, Serialize)]
-pub struct RuleReport {
+pub struct Analysis {
+    pub call_id: String,
+    pub rep_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub call_date: NaiveDate,
+    pub language: String,
+    pub duration_ms: u64,
     pub playbook: String,
+    /// The content hash of the playbook used, so that old scores stay interpretable.
     pub playbook_revision: String,
+    /// Set when a section is empty for a reason the reader should know.
+    pub note: Option<String>,
+    pub turns: Vec<Turn>,
     pub talk: talk::TalkMetrics,
     pub key_questions: questions::Coverage,
     pub competitor_mentions: Vec<competitors::Mention>,
-    /// From the text only, so far (prosody from the audio is still to come).
     pub emotion: emotion::EmotionReport,
     pub summary: summary::Summary,
+    pub scorecard: scorecard::Scorecard,
 }
 
-pub fn run_rules(
+/// Runs every analyser of the playbook over a call's turns (in time order).
+pub fn analyse(
     playbook: &Playbook,
-    turns: &[Turn],
-    call_ms: u64,
-    call_date: chrono::NaiveDate,
+    info: CallInfo,
+    turns: Vec<Turn>,
     embedder: &mut Embedder,
     emotion_head: &mut emotion::EmotionHead,
-) -> Result<RuleReport, EmbedError> {
+) -> Result<Analysis, EmbedError> {
     let key_questions =
-        questions::QuestionMatcher::new(playbook, embedder)?.coverage(turns, embedder)?;
-    let emotion = emotion::analyse(turns, &playbook.emotion, emotion_head, embedder)?;
-    let summary = summary::summarise(turns, call_date, embedder)?;
-    Ok(RuleReport {
+        questions::QuestionMatcher::new(playbook, embedder)?.coverage(&turns, embedder)?;
+    let emotion = emotion::analyse(&turns, &playbook.emotion, emotion_head, embedder)?;
+    let summary = summary::summarise(&turns, info.call_date, embedder)?;
+    let note = info.note.or_else(|| {
+        turns
+            .is_empty()
+            .then(|| "the call has no speech, so there is nothing to judge".to_owned())
+    });
+    let mut analysis = Analysis {
+        call_id: info.call_id,
+        rep_id: info.rep_id,
+        customer_id: info.customer_id,
+        call_date: info.call_date,
+        language: info.language,
+        duration_ms: info.duration_ms,
         playbook: playbook.name.clone(),
         playbook_revision: playbook.revision.clone(),
-        talk: talk::talk_metrics(turns, call_ms),
+        note,
+        talk: talk::talk_metrics(&turns, info.duration_ms),
         key_questions,
-        competitor_mentions: competitors::CompetitorMatcher::new(playbook).mentions(turns),
+        competitor_mentions: competitors::CompetitorMatcher::new(playbook).mentions(&turns),
         emotion,
         summary,
-    })
+        scorecard: scorecard::Scorecard::default(),
+        turns,
+    };
+    analysis.scorecard = scorecard::score(playbook, &analysis);
+    Ok(analysis)
 }

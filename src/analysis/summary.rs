@@ -83,10 +83,18 @@ pub struct Commitment {
     pub due_phrase: Option<String>,
 }
 
+/// An objection and the agent turn that took it up, if one did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Objection {
+    #[serde(flatten)]
+    pub item: Item,
+    pub response_turn: Option<usize>,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub core_needs: Vec<Item>,
-    pub objections: Vec<Item>,
+    pub objections: Vec<Objection>,
     pub commitments: Vec<Commitment>,
 }
 
@@ -261,13 +269,33 @@ pub fn summarise(
                     due_phrase: due.map(|d| d.1),
                 });
             } else if turn.role != Role::Agent && so >= THRESHOLD && so >= sn {
-                out.objections.push(item(so));
+                out.objections.push(Objection {
+                    item: item(so),
+                    response_turn: agent_reply(turns, t),
+                });
             } else if turn.role != Role::Agent && sn >= THRESHOLD {
                 out.core_needs.push(item(sn));
             }
         }
     }
     Ok(out)
+}
+
+/// The agent's first substantive turn within a minute after turn `at`: more than an
+/// acknowledgement, at least a clause long.
+fn agent_reply(turns: &[Turn], at: usize) -> Option<usize> {
+    let limit = turns[at].end_ms + 60_000;
+    turns
+        .iter()
+        .enumerate()
+        .skip(at + 1)
+        .take_while(|(_, t)| t.start_ms <= limit)
+        .find(|(_, t)| {
+            t.role == Role::Agent
+                && !super::emotion::is_backchannel_only(&t.text)
+                && super::talk::units(&t.text).0 >= 6
+        })
+        .map(|(i, _)| i)
 }
 
 #[cfg(test)]

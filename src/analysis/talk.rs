@@ -40,7 +40,8 @@ pub struct TalkMetrics {
     pub agent_response_latency_max_ms: Option<u64>,
 }
 
-fn units(text: &str) -> (usize, &'static str) {
+/// Speech units of a text and their rate unit: characters for Chinese, words otherwise.
+pub(crate) fn units(text: &str) -> (usize, &'static str) {
     let cjk = text.chars().filter(|&c| is_cjk(c)).count();
     if cjk * 2 >= text.chars().filter(|c| c.is_alphanumeric()).count().max(1) {
         (cjk, "chars_per_minute")
@@ -182,6 +183,7 @@ mod tests {
             words: vec![],
             avg_logprob: 0.0,
             no_speech_prob: 0.0,
+            prosody: None,
         }
     }
 

@@ -1,7 +1,8 @@
-//! Audio ingest: decode, channels as roles, resample, voice activity detection.
+//! Audio ingest: decode, channels as roles, resample, voice activity detection, prosody.
 
 pub mod channels;
 pub mod decode;
+pub mod prosody;
 pub mod resample;
 pub mod vad;
 
