@@ -7,6 +7,7 @@ use callqa::audio::StreamDecoder;
 use callqa::audio::channels::Role;
 use callqa::audio::vad::VadParams;
 use callqa::engines::{self, WhisperChoice};
+use callqa::eval::crosswoz;
 use callqa::models::{self, FileState, InstallOutcome, ModelDir};
 use callqa::pipeline::CallOptions;
 use clap::{Parser, Subcommand};
@@ -179,6 +180,28 @@ enum EvalWhat {
         )]
         crosswoz: PathBuf,
         /// Use only the first N dialogues (both halves shrink).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Competitor mentions on CrossWOZ: every entity name is a competitor, the acts that carry a
+    /// name are the labels; scored as written and with a homophone in every name.
+    Competitors {
+        #[arg(
+            long,
+            default_value = "../shared/eval/transcripts/zh_crosswoz/test.json.zip"
+        )]
+        crosswoz: PathBuf,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Summary needs on CrossWOZ: user turns with constraint `Inform` acts are the labels;
+    /// calibrates on the first half, reports the shipped summary on the rest.
+    Needs {
+        #[arg(
+            long,
+            default_value = "../shared/eval/transcripts/zh_crosswoz/test.json.zip"
+        )]
+        crosswoz: PathBuf,
         #[arg(long)]
         limit: Option<usize>,
     },
@@ -430,45 +453,67 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval {
             what: EvalWhat::Questions { crosswoz, limit },
         } => {
-            let mut dialogues = callqa::eval::read_crosswoz(&crosswoz)?;
-            dialogues.truncate(limit.unwrap_or(usize::MAX));
+            let dialogues = read_crosswoz(&crosswoz, limit)?;
             let half = dialogues.len() / 2;
             let mut embedder = engines::embedder(&dir)?;
-            let calibration = callqa::eval::score_crosswoz(&dialogues[..half], &mut embedder)?;
-            let held_out = callqa::eval::score_crosswoz(&dialogues[half..], &mut embedder)?;
-            let best = (30..=80)
-                .step_by(2)
-                .map(|t| t as f32 / 100.0)
-                .max_by(|a, b| {
-                    let (fa, fb) = (
-                        callqa::eval::prf_at(&calibration, *a).f1(),
-                        callqa::eval::prf_at(&calibration, *b).f1(),
-                    );
-                    fa.total_cmp(&fb)
-                })
-                .expect("thresholds");
-            let default = callqa::analysis::questions::DEFAULT_THRESHOLD;
+            let calibration = crosswoz::score_questions(&dialogues[..half], &mut embedder)?;
+            let held_out = crosswoz::score_questions(&dialogues[half..], &mut embedder)?;
             println!(
                 "{} dialogues: {} calibration turns, {} held-out turns",
                 dialogues.len(),
                 calibration.len(),
                 held_out.len()
             );
+            let best = crosswoz::calibrate(&calibration, crosswoz::questions_at);
+            let default = callqa::analysis::questions::DEFAULT_THRESHOLD;
             for (name, t) in [("best on calibration", best), ("callqa default", default)] {
-                let (c, h) = (
-                    callqa::eval::prf_at(&calibration, t),
-                    callqa::eval::prf_at(&held_out, t),
-                );
                 println!(
-                    "{name:<20} threshold {t:.2}: calibration P {:.3} R {:.3} F1 {:.3} | held-out P {:.3} R {:.3} F1 {:.3}",
-                    c.precision(),
-                    c.recall(),
-                    c.f1(),
-                    h.precision(),
-                    h.recall(),
-                    h.f1()
+                    "{name:<20} threshold {t:.2}: calibration {} | held-out {}",
+                    crosswoz::questions_at(&calibration, t),
+                    crosswoz::questions_at(&held_out, t),
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            what: EvalWhat::Competitors { crosswoz, limit },
+        } => {
+            let dialogues = read_crosswoz(&crosswoz, limit)?;
+            let e = crosswoz::evaluate_competitors(&dialogues)?;
+            println!(
+                "{} dialogues, {} turns, {} entity names as competitors",
+                e.dialogues, e.turns, e.names
+            );
+            println!("as written:               {}", e.as_written);
+            println!(
+                "with homophones (as ASR): {} ({} found by pinyin)",
+                e.homophones, e.found_by_pinyin
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            what: EvalWhat::Needs { crosswoz, limit },
+        } => {
+            let dialogues = read_crosswoz(&crosswoz, limit)?;
+            let half = dialogues.len() / 2;
+            let mut embedder = engines::embedder(&dir)?;
+            let calibration = crosswoz::score_needs(&dialogues[..half], &mut embedder)?;
+            let best = crosswoz::calibrate(&calibration, crosswoz::needs_at);
+            let default = callqa::analysis::summary::NEEDS_THRESHOLD;
+            println!(
+                "{} dialogues: {} calibration user turns ({} state a constraint)",
+                dialogues.len(),
+                calibration.len(),
+                calibration.iter().filter(|c| c.0).count()
+            );
+            for (name, t) in [("best on calibration", best), ("callqa default", default)] {
+                println!(
+                    "{name:<20} threshold {t:.2}: calibration {}",
+                    crosswoz::needs_at(&calibration, t)
+                );
+            }
+            let held_out = crosswoz::evaluate_summary_needs(&dialogues[half..], &mut embedder)?;
+            println!("held-out, the summary as shipped: {held_out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Train {
@@ -640,6 +685,12 @@ fn analyse(
         &mut embedder,
         &mut head,
     )?)
+}
+
+fn read_crosswoz(path: &Path, limit: Option<usize>) -> Result<Vec<crosswoz::Dialogue>> {
+    let mut dialogues = crosswoz::read(path)?;
+    dialogues.truncate(limit.unwrap_or(usize::MAX));
+    Ok(dialogues)
 }
 
 /// The call date when none is given: commitments like "下周三" count from today.

@@ -3,6 +3,7 @@
 
 mod common;
 
+use callqa::eval::crosswoz;
 use std::process::Command;
 
 fn callqa(args: &[&str]) -> std::process::Output {
@@ -240,11 +241,11 @@ fn key_questions_match_paraphrases_and_across_languages() {
 fn key_question_detection_holds_its_measured_precision_and_recall() {
     // The same measurement as `callqa eval questions`, on the first 100 CrossWOZ test dialogues.
     let path = common::eval_dir().join("transcripts/zh_crosswoz/test.json.zip");
-    let mut dialogues = callqa::eval::read_crosswoz(&path).unwrap();
+    let mut dialogues = crosswoz::read(&path).unwrap();
     dialogues.truncate(100);
     let mut embedder = callqa::engines::embedder(&common::model_dir()).unwrap();
-    let scores = callqa::eval::score_crosswoz(&dialogues, &mut embedder).unwrap();
-    let prf = callqa::eval::prf_at(&scores, callqa::analysis::questions::DEFAULT_THRESHOLD);
+    let scores = crosswoz::score_questions(&dialogues, &mut embedder).unwrap();
+    let prf = crosswoz::questions_at(&scores, callqa::analysis::questions::DEFAULT_THRESHOLD);
     println!(
         "P {:.3} R {:.3} F1 {:.3}",
         prf.precision(),
@@ -517,4 +518,37 @@ fn a_late_bare_acknowledgement_reads_as_perfunctory_beyond_its_words() {
         .role(callqa::audio::channels::Role::Customer)
         .unwrap();
     assert_eq!(customer.peak_perfunctory.as_ref().unwrap().turn, 1);
+}
+
+#[test]
+fn competitor_detection_holds_its_measured_precision_and_recall_even_as_homophones() {
+    // The same measurement as `callqa eval competitors`, on the first 100 CrossWOZ dialogues.
+    let path = common::eval_dir().join("transcripts/zh_crosswoz/test.json.zip");
+    let mut dialogues = crosswoz::read(&path).unwrap();
+    dialogues.truncate(100);
+    let e = crosswoz::evaluate_competitors(&dialogues).unwrap();
+    println!(
+        "{} names: as written {}, homophones {}",
+        e.names, e.as_written, e.homophones
+    );
+    assert!(e.names > 300 && e.as_written.true_positives > 500);
+    for prf in [e.as_written, e.homophones] {
+        assert!(prf.precision() >= 0.93 && prf.recall() >= 0.97, "{prf}");
+    }
+    assert!(
+        e.found_by_pinyin > 500,
+        "homophones are found by their pinyin"
+    );
+}
+
+#[test]
+fn summary_needs_hold_their_measured_recall() {
+    // The same measurement as `callqa eval needs` (held-out half), on 100 CrossWOZ dialogues.
+    let path = common::eval_dir().join("transcripts/zh_crosswoz/test.json.zip");
+    let dialogues = crosswoz::read(&path).unwrap();
+    let mut embedder = callqa::engines::embedder(&common::model_dir()).unwrap();
+    let prf = crosswoz::evaluate_summary_needs(&dialogues[250..350], &mut embedder).unwrap();
+    println!("{prf}");
+    assert!(prf.true_positives > 100);
+    assert!(prf.precision() >= 0.65 && prf.recall() >= 0.6, "{prf}");
 }

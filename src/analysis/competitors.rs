@@ -62,15 +62,32 @@ enum Pattern {
     Latin { squashed: String, words: usize },
 }
 
+/// A name found in a text, at char offsets start..end.
+struct Found<'a> {
+    competitor: usize,
+    alias: &'a str,
+    heard: String,
+    how: MatchKind,
+    start: usize,
+    end: usize,
+}
+
 struct Entry {
     competitor: usize,
     alias: String,
     pattern: Pattern,
 }
 
+/// A character as it sounds: toneless pinyin for Chinese; other characters lower-cased, with
+/// full-width brackets as half-width ones (names such as 海底捞火锅（西单店）).
 fn pinyin_of(c: char) -> String {
+    let c = match c {
+        '（' => '(',
+        '）' => ')',
+        c => c,
+    };
     c.to_pinyin()
-        .map_or_else(|| c.to_string(), |p| p.plain().to_owned())
+        .map_or_else(|| c.to_lowercase().collect(), |p| p.plain().to_owned())
 }
 
 /// Edits allowed for a Latin name: none below 5 letters, 1 up to 9, 2 beyond.
@@ -156,19 +173,10 @@ impl<'p> CompetitorMatcher<'p> {
         Self { playbook, entries }
     }
 
-    /// Matches in one text: (competitor, alias, heard, kind, char offset).
-    fn find(&self, text: &str) -> Vec<(usize, &str, String, MatchKind, usize)> {
+    /// The names in one text.
+    fn find(&self, text: &str) -> Vec<Found<'_>> {
         let chars: Vec<char> = text.chars().collect();
-        let py: Vec<String> = chars
-            .iter()
-            .map(|&c| {
-                if is_cjk(c) {
-                    pinyin_of(c)
-                } else {
-                    String::new()
-                }
-            })
-            .collect();
+        let py: Vec<String> = chars.iter().map(|&c| pinyin_of(c)).collect();
         // Latin words with their char offsets.
         let mut words: Vec<(usize, String)> = Vec::new();
         let mut start = None;
@@ -186,7 +194,7 @@ impl<'p> CompetitorMatcher<'p> {
                 _ => {}
             }
         }
-        let mut found: Vec<(usize, &str, String, MatchKind, usize)> = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
         for e in &self.entries {
             match &e.pattern {
                 Pattern::Cjk {
@@ -203,7 +211,14 @@ impl<'p> CompetitorMatcher<'p> {
                         } else {
                             continue;
                         };
-                        found.push((e.competitor, &e.alias, window.iter().collect(), kind, i));
+                        found.push(Found {
+                            competitor: e.competitor,
+                            alias: &e.alias,
+                            heard: window.iter().collect(),
+                            how: kind,
+                            start: i,
+                            end: i + n,
+                        });
                     }
                 }
                 Pattern::Latin {
@@ -223,7 +238,15 @@ impl<'p> CompetitorMatcher<'p> {
                                 } else {
                                     MatchKind::Fuzzy
                                 };
-                                found.push((e.competitor, &e.alias, heard, kind, w[0].0));
+                                let last = &w[w.len() - 1];
+                                found.push(Found {
+                                    competitor: e.competitor,
+                                    alias: &e.alias,
+                                    heard,
+                                    how: kind,
+                                    start: w[0].0,
+                                    end: last.0 + last.1.chars().count(),
+                                });
                             }
                         }
                     }
@@ -231,8 +254,19 @@ impl<'p> CompetitorMatcher<'p> {
             }
         }
         // One mention per place: the best match at each offset for each competitor.
-        found.sort_by_key(|f| (f.4, f.0, f.3 as u8));
-        found.dedup_by_key(|f| (f.4, f.0));
+        found.sort_by_key(|f| (f.start, f.competitor, f.how as u8));
+        found.dedup_by_key(|f| (f.start, f.competitor));
+        // A name inside a longer name is not a mention of its own: 八达岭长城天地文化小吃城 is
+        // not 八达岭长城.
+        let spans: Vec<(usize, usize, usize)> = found
+            .iter()
+            .map(|f| (f.start, f.end, f.competitor))
+            .collect();
+        found.retain(|f| {
+            !spans.iter().any(|&(s, e, c)| {
+                c != f.competitor && s <= f.start && f.end <= e && e - s > f.end - f.start
+            })
+        });
         found
     }
 
@@ -240,7 +274,15 @@ impl<'p> CompetitorMatcher<'p> {
     pub fn mentions(&self, turns: &[Turn]) -> Vec<Mention> {
         let mut out = Vec::new();
         for (t, turn) in turns.iter().enumerate() {
-            for (c, alias, heard, how, offset) in self.find(&turn.text) {
+            for Found {
+                competitor: c,
+                alias,
+                heard,
+                how,
+                start: offset,
+                ..
+            } in self.find(&turn.text)
+            {
                 let competitor = &self.playbook.competitors[c];
                 if !competitor.mentioned_by.covers(turn.role) {
                     continue;

@@ -10,17 +10,27 @@ use crate::text::embed::{EmbedError, Embedder, cosine};
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use serde::Serialize;
 
-/// Similarity to the prototypes below that makes a sentence an item.
+/// Similarity to the prototypes below that makes a sentence an objection or a commitment.
 const THRESHOLD: f32 = 0.55;
+/// Similarity that makes a customer sentence a need: calibrated with `callqa eval needs` on the
+/// first half of the CrossWOZ test dialogues (the user's constraint acts are the labels).
+pub const NEEDS_THRESHOLD: f32 = 0.32;
 
+/// What a customer says when stating a need: the problem, the goal, and the constraints a
+/// solution must meet (a budget, a size, a feature, a deadline).
 const NEEDS: &[&str] = &[
     "我们需要一个管理客户的系统。",
     "我们希望销售流程更规范。",
     "我想找一个能自动跟进线索的工具。",
-    "我们想要一个能提醒销售跟进客户的软件。",
     "帮我推荐一个合适的方案。",
+    "我想找一个价格便宜一点、评价好一点的。",
+    "最好是支持手机上用的。",
+    "预算大概在一万到两万之间。",
+    "我们要能给五十个人同时用的。",
+    "希望下个月之前能用起来。",
     "We need a tool to track our leads.",
-    "We're looking for a way to manage our sales pipeline.",
+    "We're looking for something under ten thousand a year.",
+    "It has to work on mobile.",
 ];
 const OBJECTIONS: &[&str] = &[
     "价格太贵了。",
@@ -238,47 +248,80 @@ impl Prototypes {
     }
 }
 
-/// Extracts the summary. Needs and objections come from the customer (or unknown speakers on a
-/// mono call); commitments from either side.
+/// The three prototype sets, embedded once and reused across calls.
+pub struct Extractor {
+    needs: Prototypes,
+    objections: Prototypes,
+    commitments: Prototypes,
+}
+
+impl Extractor {
+    pub fn new(embedder: &mut Embedder) -> Result<Self, EmbedError> {
+        Ok(Self {
+            needs: Prototypes::new(NEEDS, embedder)?,
+            objections: Prototypes::new(OBJECTIONS, embedder)?,
+            commitments: Prototypes::new(COMMITMENTS, embedder)?,
+        })
+    }
+
+    /// How much a sentence (its embedding) reads as a customer need.
+    pub fn need_score(&self, embedding: &[f32]) -> f32 {
+        self.needs.score(embedding)
+    }
+
+    /// Extracts the summary. Needs and objections come from the customer (or unknown speakers
+    /// on a mono call); commitments from either side.
+    pub fn summarise(
+        &self,
+        turns: &[Turn],
+        call_date: NaiveDate,
+        embedder: &mut Embedder,
+    ) -> Result<Summary, EmbedError> {
+        let mut out = Summary::default();
+        for (t, turn) in turns.iter().enumerate() {
+            for (offset, sentence) in sentences(&turn.text) {
+                let e = embedder.embed(&sentence)?;
+                let item = |score: f32| Item {
+                    turn: t,
+                    role: turn.role,
+                    time_ms: turn.time_at(offset),
+                    text: sentence.clone(),
+                    score,
+                };
+                let (sn, so, sc) = (
+                    self.needs.score(&e),
+                    self.objections.score(&e),
+                    self.commitments.score(&e),
+                );
+                let lower = sentence.to_lowercase();
+                if sc >= THRESHOLD && COMMITMENT_CUES.iter().any(|c| lower.contains(c)) {
+                    let due = resolve_date(&sentence, call_date);
+                    out.commitments.push(Commitment {
+                        item: item(sc),
+                        due: due.as_ref().map(|d| d.0),
+                        due_phrase: due.map(|d| d.1),
+                    });
+                } else if turn.role != Role::Agent && so >= THRESHOLD && so >= sn {
+                    out.objections.push(Objection {
+                        item: item(so),
+                        response_turn: agent_reply(turns, t),
+                    });
+                } else if turn.role != Role::Agent && sn >= NEEDS_THRESHOLD {
+                    out.core_needs.push(item(sn));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Extracts the summary of one call (see `Extractor::summarise`).
 pub fn summarise(
     turns: &[Turn],
     call_date: NaiveDate,
     embedder: &mut Embedder,
 ) -> Result<Summary, EmbedError> {
-    let needs = Prototypes::new(NEEDS, embedder)?;
-    let objections = Prototypes::new(OBJECTIONS, embedder)?;
-    let commitments = Prototypes::new(COMMITMENTS, embedder)?;
-    let mut out = Summary::default();
-    for (t, turn) in turns.iter().enumerate() {
-        for (offset, sentence) in sentences(&turn.text) {
-            let e = embedder.embed(&sentence)?;
-            let item = |score: f32| Item {
-                turn: t,
-                role: turn.role,
-                time_ms: turn.time_at(offset),
-                text: sentence.clone(),
-                score,
-            };
-            let (sn, so, sc) = (needs.score(&e), objections.score(&e), commitments.score(&e));
-            let lower = sentence.to_lowercase();
-            if sc >= THRESHOLD && COMMITMENT_CUES.iter().any(|c| lower.contains(c)) {
-                let due = resolve_date(&sentence, call_date);
-                out.commitments.push(Commitment {
-                    item: item(sc),
-                    due: due.as_ref().map(|d| d.0),
-                    due_phrase: due.map(|d| d.1),
-                });
-            } else if turn.role != Role::Agent && so >= THRESHOLD && so >= sn {
-                out.objections.push(Objection {
-                    item: item(so),
-                    response_turn: agent_reply(turns, t),
-                });
-            } else if turn.role != Role::Agent && sn >= THRESHOLD {
-                out.core_needs.push(item(sn));
-            }
-        }
-    }
-    Ok(out)
+    Extractor::new(embedder)?.summarise(turns, call_date, embedder)
 }
 
 /// The agent's first substantive turn within a minute after turn `at`: more than an
