@@ -5,7 +5,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out.join("callqa_descriptor.bin"))
-        .compile_protos(&["proto/callqa/v1/callqa.proto"], &["proto"])?;
+        .compile_protos(
+            &[
+                "proto/callqa/v1/callqa.proto",
+                "proto/callqa/v1/analysis.proto",
+            ],
+            &["proto"],
+        )?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

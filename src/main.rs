@@ -194,6 +194,12 @@ enum EvalWhat {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Perfunctory tone on the engagement set's replies it did not train on: the text head alone,
+    /// and with the cues a reply's words carry (backchannel-only, short).
+    Emotion {
+        #[arg(long, default_value = "../shared/emotion")]
+        data: PathBuf,
+    },
     /// Summary needs on CrossWOZ: user turns with constraint `Inform` acts are the labels;
     /// calibrates on the first half, reports the shipped summary on the rest.
     Needs {
@@ -489,6 +495,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "with homophones (as ASR): {} ({} found by pinyin)",
                 e.homophones, e.found_by_pinyin
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            what: EvalWhat::Emotion { data },
+        } => {
+            let mut embedder = engines::embedder(&dir)?;
+            let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
+            let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
+            let e = callqa::eval::evaluate_perfunctory(&data, &mut embedder, &mut head)?;
+            println!(
+                "{} replies ({} not engaging = perfunctory; {} carry a cue)",
+                e.replies, e.perfunctory, e.with_cues
+            );
+            println!("text head alone:        {}", e.text_only);
+            println!("text head + reply cues: {}", e.text_and_cues);
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval {

@@ -24,6 +24,95 @@ fn callqa_json(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
+/// Checks that `json` has the shape of the proto message `name` (callqa.v1): every key is a field
+/// of the right type, and every plain field is present. Enum values may drop their type prefix
+/// ("AGENT" for ROLE_AGENT). This keeps the CLI's JSON and the API's messages one schema.
+fn assert_matches_proto(json: &serde_json::Value, name: &str) {
+    use prost::Message;
+    use prost_types::field_descriptor_proto::{Label, Type};
+    let set = prost_types::FileDescriptorSet::decode(callqa::proto::FILE_DESCRIPTOR_SET).unwrap();
+    let files = set.file.iter().filter(|f| f.package() == "callqa.v1");
+    let messages: std::collections::HashMap<String, &prost_types::DescriptorProto> = files
+        .clone()
+        .flat_map(|f| &f.message_type)
+        .map(|m| (format!(".callqa.v1.{}", m.name()), m))
+        .collect();
+    let enums: std::collections::HashMap<String, &prost_types::EnumDescriptorProto> = files
+        .flat_map(|f| &f.enum_type)
+        .map(|e| (format!(".callqa.v1.{}", e.name()), e))
+        .collect();
+    fn check(
+        v: &serde_json::Value,
+        message: &str,
+        path: &str,
+        messages: &std::collections::HashMap<String, &prost_types::DescriptorProto>,
+        enums: &std::collections::HashMap<String, &prost_types::EnumDescriptorProto>,
+    ) {
+        let m = messages
+            .get(message)
+            .unwrap_or_else(|| panic!("no message {message}"));
+        let obj = v
+            .as_object()
+            .unwrap_or_else(|| panic!("{path}: not an object"));
+        for key in obj.keys() {
+            assert!(
+                m.field.iter().any(|f| f.name() == key),
+                "{path}.{key}: not a field of {message}"
+            );
+        }
+        for f in &m.field {
+            let at = format!("{path}.{}", f.name());
+            let Some(value) = obj.get(f.name()) else {
+                assert!(
+                    f.r#type() == Type::Message || f.proto3_optional(),
+                    "{at}: missing"
+                );
+                continue;
+            };
+            let items: Vec<&serde_json::Value> = if f.label() == Label::Repeated {
+                value
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{at}: not a list"))
+                    .iter()
+                    .collect()
+            } else {
+                vec![value]
+            };
+            for item in items {
+                if item.is_null() {
+                    assert!(
+                        f.r#type() == Type::Message || f.proto3_optional(),
+                        "{at}: null but required"
+                    );
+                    continue;
+                }
+                match f.r#type() {
+                    Type::Message => check(item, f.type_name(), &at, messages, enums),
+                    Type::Enum => {
+                        let e = enums[f.type_name()];
+                        let s = item
+                            .as_str()
+                            .unwrap_or_else(|| panic!("{at}: not a string"));
+                        assert!(
+                            e.value
+                                .iter()
+                                .any(|ev| ev.name() == s || ev.name().ends_with(&format!("_{s}"))),
+                            "{at}: {s} is not a {}",
+                            e.name()
+                        );
+                    }
+                    Type::String => assert!(item.is_string(), "{at}: not a string"),
+                    Type::Bool => assert!(item.is_boolean(), "{at}: not a bool"),
+                    Type::Uint32 | Type::Uint64 => assert!(item.is_u64(), "{at}: not unsigned"),
+                    Type::Double | Type::Float => assert!(item.is_number(), "{at}: not a number"),
+                    other => panic!("{at}: unexpected type {other:?}"),
+                }
+            }
+        }
+    }
+    check(json, &format!(".callqa.v1.{name}"), name, &messages, &enums);
+}
+
 /// The first CrossWOZ dialogue as a JSONL transcript: user = customer, system = agent, 3 s turns.
 fn crosswoz_transcript(edit: impl Fn(&str) -> String) -> String {
     let path = common::eval_dir().join("transcripts/zh_crosswoz/crosswoz_test_first50_turns.jsonl");
@@ -282,6 +371,7 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
         (Some("c-1"), Some("rep-7"))
     );
     assert!(v["note"].is_null());
+    assert_matches_proto(&v, "Analysis");
     let turns = v["turns"].as_array().unwrap();
     assert!(turns.len() > 3, "mono segments stay separate turns");
     assert!(
@@ -345,6 +435,7 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
     .unwrap();
     let v = callqa_json(&["analyze", silence.to_str().unwrap(), "--playbook", example]);
     assert_eq!(v["note"], "no speech was found in the recording");
+    assert_matches_proto(&v, "Analysis");
     assert!(v["turns"].as_array().unwrap().is_empty());
     assert_eq!(v["key_questions"]["percent"], 0.0);
     assert!(v["emotion"]["roles"].as_array().unwrap().is_empty());
@@ -399,6 +490,7 @@ fn the_summary_finds_objections_and_dated_commitments() {
         "--call-date",
         "2026-11-26",
     ]);
+    assert_matches_proto(&v, "Analysis");
     let s = &v["summary"];
     let objections: Vec<&str> = s["objections"]
         .as_array()
@@ -551,4 +643,16 @@ fn summary_needs_hold_their_measured_recall() {
     println!("{prf}");
     assert!(prf.true_positives > 100);
     assert!(prf.precision() >= 0.65 && prf.recall() >= 0.6, "{prf}");
+}
+
+#[test]
+#[should_panic(expected = "scorecard.dimensions.score: not a number")]
+fn the_schema_check_catches_a_wrong_type() {
+    let mut v = serde_json::json!({
+        "call_id": "c", "call_date": "2026-11-29", "language": "zh", "duration_ms": 0,
+        "playbook": "p", "playbook_revision": "sha256:0", "turns": [], "competitor_mentions": [],
+    });
+    v["scorecard"] = serde_json::json!({"dimensions": [{"id": "d", "name": "n", "score": "high",
+        "pass_threshold": 60, "signals": []}]});
+    assert_matches_proto(&v, "Analysis");
 }

@@ -74,3 +74,20 @@ fn training_reproduces_the_committed_head() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// PredictiveEngagement replies the head never trained on: perfunctory tone from the text, and
+/// the reply cues never cost recall.
+#[test]
+fn perfunctory_replies_are_found_as_measured() {
+    let dir = common::model_dir();
+    let mut embedder = callqa::engines::embedder(&dir).unwrap();
+    let env = callqa::onnx::environment(&dir.onnxruntime_lib()).unwrap();
+    let mut head = EmotionHead::new(env).unwrap();
+    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/emotion");
+    let e = callqa::eval::evaluate_perfunctory(&data, &mut embedder, &mut head).unwrap();
+    println!("{e:?}");
+    assert!(e.replies > 150 && e.perfunctory > 80);
+    let t = e.text_only;
+    assert!(t.precision() >= 0.65 && t.recall() >= 0.25, "{t}");
+    assert!(e.text_and_cues.recall() >= t.recall());
+}

@@ -91,7 +91,7 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
         reply
             .turns
             .iter()
-            .all(|t| t.role == Role::Unknown as i32 && t.channel == -1)
+            .all(|t| t.role == Role::Unknown as i32 && t.channel.is_none())
     );
 
     // A stereo call with the roles swapped by the caller, and a hotword.
@@ -129,6 +129,16 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
             .turns
             .iter()
             .all(|t| t.role_source == "channel" && !t.words.is_empty())
+    );
+    // Each turn carries its channel and what it sounded like.
+    let channels: Vec<Option<u32>> = reply.turns.iter().map(|t| t.channel).collect();
+    assert_eq!(channels, vec![Some(0), Some(1)]);
+    assert!(
+        reply.turns.iter().all(|t| t
+            .prosody
+            .is_some_and(|p| p.energy_db > -60.0 && p.pitch_hz.is_some())),
+        "{:?}",
+        reply.turns
     );
 
     let bad = client

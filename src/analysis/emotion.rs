@@ -264,6 +264,24 @@ pub fn is_backchannel_only(text: &str) -> bool {
     }
 }
 
+/// A few words: up to four Chinese characters or three words.
+fn is_short(text: &str) -> bool {
+    let (n, unit) = units(text);
+    n <= if unit == "chars_per_minute" { 4 } else { 3 }
+}
+
+/// The cues a reply's words carry without its audio or timing.
+pub fn reply_cues(text: &str) -> Vec<Cue> {
+    let mut c = Vec::new();
+    if is_backchannel_only(text) {
+        c.push(Cue::BackchannelOnly);
+    }
+    if is_short(text) {
+        c.push(Cue::ShortReply);
+    }
+    c
+}
+
 /// The cues of every turn: turn-taking from the times, prosody relative to the same speaker's
 /// other turns in the call (a loud voice is loud only against its own baseline).
 fn cues(turns: &[Turn]) -> Vec<Vec<Cue>> {
@@ -303,9 +321,7 @@ fn cues(turns: &[Turn]) -> Vec<Vec<Cue>> {
             c.push(Cue::BackchannelOnly);
         }
         if let Some(p) = previous_other {
-            let (n, unit) = units(&t.text);
-            let few = if unit == "chars_per_minute" { 4 } else { 3 };
-            if n <= few || t.end_ms.saturating_sub(t.start_ms) < 1_500 {
+            if is_short(&t.text) || t.end_ms.saturating_sub(t.start_ms) < 1_500 {
                 c.push(Cue::ShortReply);
             }
             if t.start_ms >= p.end_ms + 3_000 {

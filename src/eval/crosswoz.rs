@@ -8,6 +8,7 @@
 //!   name, as ASR would write it;
 //! - summary needs: the user's constraint `Inform` acts (a price range, a rating, a dish).
 
+use super::Prf;
 use crate::analysis::competitors::CompetitorMatcher;
 use crate::analysis::playbook::Playbook;
 use crate::analysis::questions::{MatchKind, QuestionMatcher, sentences};
@@ -101,51 +102,6 @@ pub fn read(path: &Path) -> Result<Vec<Dialogue>> {
         });
     }
     Ok(dialogues)
-}
-
-/// Precision / recall / F1 over labelled decisions.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Prf {
-    pub true_positives: usize,
-    pub false_positives: usize,
-    pub false_negatives: usize,
-}
-
-impl Prf {
-    pub fn count(&mut self, predicted: bool, labelled: bool) {
-        match (predicted, labelled) {
-            (true, true) => self.true_positives += 1,
-            (true, false) => self.false_positives += 1,
-            (false, true) => self.false_negatives += 1,
-            (false, false) => {}
-        }
-    }
-    pub fn precision(&self) -> f64 {
-        self.true_positives as f64 / (self.true_positives + self.false_positives).max(1) as f64
-    }
-    pub fn recall(&self) -> f64 {
-        self.true_positives as f64 / (self.true_positives + self.false_negatives).max(1) as f64
-    }
-    pub fn f1(&self) -> f64 {
-        let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 {
-            0.0
-        } else {
-            2.0 * p * r / (p + r)
-        }
-    }
-}
-
-impl std::fmt::Display for Prf {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "P {:.3} R {:.3} F1 {:.3}",
-            self.precision(),
-            self.recall(),
-            self.f1()
-        )
-    }
 }
 
 /// The threshold (0.30–0.80 in steps of 0.02) with the best F1 on `scores`.

@@ -280,6 +280,96 @@ pub fn evaluate_asr(engines: &Engines, manifest: &Path, base: &CallOptions) -> R
     Ok(report)
 }
 
+/// Precision / recall / F1 over labelled decisions.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Prf {
+    pub true_positives: usize,
+    pub false_positives: usize,
+    pub false_negatives: usize,
+}
+
+impl Prf {
+    pub fn count(&mut self, predicted: bool, labelled: bool) {
+        match (predicted, labelled) {
+            (true, true) => self.true_positives += 1,
+            (true, false) => self.false_positives += 1,
+            (false, true) => self.false_negatives += 1,
+            (false, false) => {}
+        }
+    }
+    pub fn precision(&self) -> f64 {
+        self.true_positives as f64 / (self.true_positives + self.false_positives).max(1) as f64
+    }
+    pub fn recall(&self) -> f64 {
+        self.true_positives as f64 / (self.true_positives + self.false_negatives).max(1) as f64
+    }
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+}
+
+impl std::fmt::Display for Prf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "P {:.3} R {:.3} F1 {:.3}",
+            self.precision(),
+            self.recall(),
+            self.f1()
+        )
+    }
+}
+
+/// Perfunctory tone on the engagement replies the head never trained on (not engaging =
+/// perfunctory): the text head alone, and with the cues the reply's words carry.
+pub fn evaluate_perfunctory(
+    data: &Path,
+    embedder: &mut crate::text::embed::Embedder,
+    head: &mut crate::analysis::emotion::EmotionHead,
+) -> Result<PerfunctoryEval> {
+    use crate::analysis::emotion::{CLASSES, combine, reply_cues};
+    let rows = crate::analysis::train::engagement_evaluation(data)?;
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let scores = head.classify(&crate::analysis::train::embed_all(embedder, &texts)?)?;
+    let perfunctory = CLASSES
+        .iter()
+        .position(|c| *c == "perfunctory")
+        .expect("a class");
+    let mut out = PerfunctoryEval {
+        replies: rows.len(),
+        perfunctory: rows.iter().filter(|r| r.class == perfunctory).count(),
+        with_cues: rows
+            .iter()
+            .filter(|r| !reply_cues(&r.text).is_empty())
+            .count(),
+        text_only: Prf::default(),
+        text_and_cues: Prf::default(),
+    };
+    for (row, s) in rows.iter().zip(scores) {
+        let labelled = row.class == perfunctory;
+        out.text_only.count(s.argmax() == perfunctory, labelled);
+        let combined = combine(s, &reply_cues(&row.text));
+        out.text_and_cues
+            .count(combined.argmax() == perfunctory, labelled);
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Serialize)]
+pub struct PerfunctoryEval {
+    pub replies: usize,
+    pub perfunctory: usize,
+    /// Replies with a backchannel-only or short-reply cue.
+    pub with_cues: usize,
+    pub text_only: Prf,
+    pub text_and_cues: Prf,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,7 +92,7 @@ fn to_proto(t: CallTranscript) -> proto::TranscribeResponse {
                 RoleSource::None => "none",
             }
             .into(),
-            channel: turn.channel.map_or(-1, |c| c as i32),
+            channel: turn.channel.map(|c| c as u32),
             start_ms: turn.start_ms,
             end_ms: turn.end_ms,
             text: turn.text,
@@ -108,6 +108,13 @@ fn to_proto(t: CallTranscript) -> proto::TranscribeResponse {
                 .collect(),
             avg_logprob: turn.avg_logprob,
             no_speech_prob: turn.no_speech_prob,
+            prosody: turn.prosody.map(|p| proto::Prosody {
+                energy_db: p.energy_db,
+                energy_sd_db: p.energy_sd_db,
+                pitch_hz: p.pitch_hz,
+                pitch_sd_semitones: p.pitch_sd_semitones,
+                voiced_ratio: p.voiced_ratio,
+            }),
         })
         .collect();
     proto::TranscribeResponse {
