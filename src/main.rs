@@ -522,7 +522,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let best = crosswoz::calibrate(&calibration, crosswoz::needs_at);
             let default = callqa::analysis::summary::NEEDS_THRESHOLD;
             println!(
-                "{} dialogues: {} calibration user turns ({} state a constraint)",
+                "{} dialogues: {} calibration turns of both sides ({} state a constraint)",
                 dialogues.len(),
                 calibration.len(),
                 calibration.iter().filter(|c| c.0).count()
@@ -533,8 +533,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     crosswoz::needs_at(&calibration, t)
                 );
             }
-            let held_out = crosswoz::evaluate_summary_needs(&dialogues[half..], &mut embedder)?;
-            println!("held-out, the summary as shipped: {held_out}");
+            for (roles, known) in [
+                ("roles known (stereo)", true),
+                ("roles unknown (mono)", false),
+            ] {
+                let held_out =
+                    crosswoz::evaluate_summary_needs(&dialogues[half..], known, &mut embedder)?;
+                println!("held-out, the summary as shipped, {roles}: {held_out}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Train {

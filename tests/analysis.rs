@@ -639,7 +639,7 @@ fn summary_needs_hold_their_measured_recall() {
     let path = common::eval_dir().join("transcripts/zh_crosswoz/test.json.zip");
     let dialogues = crosswoz::read(&path).unwrap();
     let mut embedder = callqa::engines::embedder(&common::model_dir()).unwrap();
-    let prf = crosswoz::evaluate_summary_needs(&dialogues[250..350], &mut embedder).unwrap();
+    let prf = crosswoz::evaluate_summary_needs(&dialogues[250..350], true, &mut embedder).unwrap();
     println!("{prf}");
     assert!(prf.true_positives > 100);
     assert!(prf.precision() >= 0.65 && prf.recall() >= 0.6, "{prf}");

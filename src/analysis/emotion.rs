@@ -7,7 +7,7 @@ use super::talk::units;
 use crate::asr::guards::is_cjk;
 use crate::audio::channels::Role;
 use crate::onnx::{OnnxError, run_err};
-use crate::pipeline::Turn;
+use crate::pipeline::{RoleSource, Turn};
 use crate::text::embed::{DIM, EmbedError, Embedder};
 use ndarray::Array2;
 use ort::session::Session;
@@ -282,13 +282,23 @@ pub fn reply_cues(text: &str) -> Vec<Cue> {
     c
 }
 
+/// Whether the turn's speaker is known: a role from the channel or given in a transcript, not
+/// UNKNOWN and not guessed from the words.
+fn known_speaker(t: &Turn) -> bool {
+    t.role != Role::Unknown && t.role_source != RoleSource::Heuristic
+}
+
 /// The cues of every turn: turn-taking from the times, prosody relative to the same speaker's
-/// other turns in the call (a loud voice is loud only against its own baseline).
+/// other turns in the call (a loud voice is loud only against its own baseline). Both need to
+/// know who spoke: a mono call's turns get only the cues of their words.
 fn cues(turns: &[Turn]) -> Vec<Vec<Cue>> {
     let z = |value: &dyn Fn(&Turn) -> Option<f32>| -> Vec<Option<f32>> {
         turns
             .iter()
             .map(|t| {
+                if !known_speaker(t) {
+                    return None;
+                }
                 let own: Vec<f32> = turns
                     .iter()
                     .filter(|o| o.role == t.role && o.channel == t.channel)
@@ -313,10 +323,11 @@ fn cues(turns: &[Turn]) -> Vec<Vec<Cue>> {
     let mut out = Vec::with_capacity(turns.len());
     for (i, t) in turns.iter().enumerate() {
         let mut c = Vec::new();
-        let previous_other = turns[..i]
-            .iter()
-            .rev()
-            .find(|o| o.role != t.role || o.channel != t.channel);
+        // A reply: the turn right before is the other side's.
+        let previous_other = i
+            .checked_sub(1)
+            .map(|p| &turns[p])
+            .filter(|p| known_speaker(p) && known_speaker(t) && p.role != t.role);
         if is_backchannel_only(&t.text) {
             c.push(Cue::BackchannelOnly);
         }

@@ -401,14 +401,13 @@ fn states_constraint(turn: &DialogueTurn) -> bool {
             .any(|a| a[0] == "Inform" && a[2] != "名称" && !a[3].is_empty())
 }
 
-/// Per user turn: whether it states a constraint, and its best need score over its sentences.
+/// Per turn of either side: whether it states a constraint, and its best need score over its
+/// sentences. The system's turns are negatives: calibrated so, the threshold also holds on mono
+/// calls, where the agent's sentences are not set apart.
 pub fn score_needs(dialogues: &[Dialogue], embedder: &mut Embedder) -> Result<Vec<(bool, f32)>> {
     let extractor = Extractor::new(embedder)?;
     let mut out = Vec::new();
     for turn in dialogues.iter().flat_map(|d| &d.turns) {
-        if turn.role != Role::Customer {
-            continue;
-        }
         let mut best = f32::MIN;
         for (_, sentence) in sentences(&turn.text) {
             best = best.max(extractor.need_score(&embedder.embed(&sentence)?));
@@ -428,18 +427,24 @@ pub fn needs_at(scores: &[(bool, f32)], threshold: f32) -> Prf {
 }
 
 /// The summary as the product runs it: a user turn counts as found when a core need is extracted
-/// from it.
-pub fn evaluate_summary_needs(dialogues: &[Dialogue], embedder: &mut Embedder) -> Result<Prf> {
+/// from it. Without roles (a mono call) every turn is UNKNOWN and may yield needs.
+pub fn evaluate_summary_needs(
+    dialogues: &[Dialogue],
+    roles_known: bool,
+    embedder: &mut Embedder,
+) -> Result<Prf> {
     let extractor = Extractor::new(embedder)?;
     let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
     let mut prf = Prf::default();
     for d in dialogues {
-        let summary = extractor.summarise(&d.transcript(), date, embedder)?;
+        let mut turns = d.transcript();
+        if !roles_known {
+            turns.iter_mut().for_each(|t| t.role = Role::Unknown);
+        }
+        let summary = extractor.summarise(&turns, date, embedder)?;
         let found: BTreeSet<usize> = summary.core_needs.iter().map(|n| n.turn).collect();
         for (t, turn) in d.turns.iter().enumerate() {
-            if turn.role == Role::Customer {
-                prf.count(found.contains(&t), states_constraint(turn));
-            }
+            prf.count(found.contains(&t), states_constraint(turn));
         }
     }
     Ok(prf)
