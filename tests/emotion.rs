@@ -91,3 +91,68 @@ fn perfunctory_replies_are_found_as_measured() {
     assert!(t.precision() >= 0.65 && t.recall() >= 0.25, "{t}");
     assert!(e.text_and_cues.recall() >= t.recall());
 }
+
+/// A stereo call of real speech in which one customer turn is 12 dB louder than the customer's
+/// others: the audio's prosody reaches the turn, and the emotion section reads it against the
+/// customer's own baseline.
+#[test]
+fn a_raised_voice_is_heard_against_the_speakers_own_baseline() {
+    use callqa::analysis::emotion::{Cue, analyse};
+    use callqa::audio::channels::Role;
+    let agent = common::speech("asr/zh/wenet/aishell-BAC009S0724W0121.wav");
+    let customer = [
+        common::speech("asr/zh/fireredasr/BAC009S0764W0121.wav"),
+        common::speech("asr/zh/s3tokenizer/BAC009S0764W0122.wav"),
+    ];
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    let gap = vec![0.0; 16_000];
+    for i in 0..4 {
+        let gain = if i == 3 { 4.0 } else { 1.0 };
+        left.extend(&agent);
+        right.extend(vec![0.0; agent.len()]);
+        left.extend(&gap);
+        right.extend(&gap);
+        let said: Vec<f32> = customer[i % 2].iter().map(|s| s * gain).collect();
+        right.extend(&said);
+        left.extend(vec![0.0; said.len()]);
+        left.extend(&gap);
+        right.extend(&gap);
+    }
+    let wav = common::wav_pcm16(&[left, right], 16_000);
+    let decoder = callqa::audio::StreamDecoder::from_bytes(wav).unwrap();
+    let opts = callqa::pipeline::CallOptions {
+        language: callqa::asr::Language::Zh,
+        ..Default::default()
+    };
+    let call = common::engines().transcribe(decoder, &opts).unwrap();
+    let customer_turns: Vec<usize> = (0..call.turns.len())
+        .filter(|&i| call.turns[i].role == Role::Customer)
+        .collect();
+    assert_eq!(customer_turns.len(), 4, "{:?}", call.turns);
+    let energy: Vec<f32> = customer_turns
+        .iter()
+        .map(|&i| call.turns[i].prosody.unwrap().energy_db)
+        .collect();
+    assert!(
+        (energy[3] - energy[1] - 12.0).abs() < 1.0,
+        "the same clip, 12 dB louder: {energy:?}"
+    );
+
+    let dir = common::model_dir();
+    let mut embedder = callqa::engines::embedder(&dir).unwrap();
+    let env = callqa::onnx::environment(&dir.onnxruntime_lib()).unwrap();
+    let mut head = EmotionHead::new(env).unwrap();
+    let rules = callqa::analysis::playbook::EmotionRules::default();
+    let report = analyse(&call.turns, &rules, &mut head, &mut embedder).unwrap();
+    let cues = |i: usize| &report.turns[i].cues;
+    assert!(
+        cues(customer_turns[3]).contains(&Cue::RaisedEnergy),
+        "{:?}",
+        report.turns
+    );
+    for &i in &customer_turns[..3] {
+        assert!(!cues(i).contains(&Cue::RaisedEnergy), "{:?}", report.turns[i]);
+    }
+    let loud = &report.turns[customer_turns[3]];
+    assert!(loud.scores.frustration > loud.text_scores.frustration);
+}
