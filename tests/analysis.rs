@@ -451,59 +451,44 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
 }
 
 #[test]
-fn the_summary_finds_objections_and_dated_commitments() {
-    // A constructed sales exchange (the shared dialogues have no sales objections or promises).
-    let lines = [
-        (
-            "agent",
-            "您好，这里是星云软件，我是小王。请问您现在用什么系统管理客户？",
-        ),
-        (
-            "customer",
-            "我们现在用表格，想找一个能自动提醒跟进的CRM系统。",
-        ),
-        ("agent", "明白，我们的系统可以自动提醒。"),
-        ("customer", "不过你们的价格是不是太贵了？我们预算有限。"),
-        ("agent", "我下周三给您发一份详细报价，再安排一次演示。"),
-    ];
-    let dir = std::env::temp_dir().join(format!("callqa-summary-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let transcript = dir.join("call.jsonl");
-    let body: String = lines
-        .iter()
-        .enumerate()
-        .map(|(i, (role, text))| {
-            let start = i as u64 * 5_000;
-            format!("{}\n", serde_json::json!({"role": role, "start_ms": start, "end_ms": start + 4_500, "text": text}))
-        })
-        .collect();
-    std::fs::write(&transcript, body).unwrap();
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
+fn the_example_call_gets_a_full_analysis_with_evidence() {
+    // examples/call.jsonl: a constructed sales exchange (the shared dialogues have no sales
+    // objections or promises), the one the README shows.
+    let root = env!("CARGO_MANIFEST_DIR");
     // 2026-11-26 is a Thursday: 下周三 is 2026-12-02.
     let v = callqa_json(&[
         "playbook",
         "test",
         "--playbook",
-        example,
+        &format!("{root}/examples/playbook.toml"),
         "--transcript",
-        transcript.to_str().unwrap(),
+        &format!("{root}/examples/call.jsonl"),
         "--call-date",
         "2026-11-26",
     ]);
     assert_matches_proto(&v, "Analysis");
+    assert_eq!(v["call_id"], "call");
+    // 小手易 is 销售易 heard by ASR; the agent compared in the next turn.
+    let mention = &v["competitor_mentions"][0];
+    assert_eq!(
+        (&mention["competitor"], &mention["how"], &mention["turn"]),
+        (&"销售易".into(), &"pinyin".into(), &1.into())
+    );
+    assert_eq!(mention["agent_response"], "comparison");
+    assert_eq!(mention["response_turn"], 2);
+
     let s = &v["summary"];
-    let objections: Vec<&str> = s["objections"]
-        .as_array()
-        .unwrap()
+    let objections = s["objections"].as_array().unwrap();
+    let price = objections
         .iter()
-        .map(|o| o["text"].as_str().unwrap())
-        .collect();
-    assert!(
-        objections.iter().any(|o| o.contains("太贵")),
-        "{objections:?}"
+        .find(|o| o["text"].as_str().unwrap().contains("太贵"))
+        .unwrap_or_else(|| panic!("{objections:?}"));
+    assert_eq!(
+        (&price["turn"], &price["response_turn"]),
+        (&6.into(), &7.into())
     );
     assert!(
-        objections.iter().all(|o| !o.contains("星云")),
+        objections.iter().all(|o| o["role"] == "CUSTOMER"),
         "the agent raises no objections: {objections:?}"
     );
     let first = &s["commitments"][0];
@@ -511,19 +496,28 @@ fn the_summary_finds_objections_and_dated_commitments() {
         (
             first["role"].as_str(),
             first["due"].as_str(),
-            first["due_phrase"].as_str()
+            first["due_phrase"].as_str(),
+            first["turn"].as_u64()
         ),
-        (Some("AGENT"), Some("2026-12-02"), Some("下周三"))
+        (Some("AGENT"), Some("2026-12-02"), Some("下周三"), Some(9))
     );
-    assert_eq!(first["turn"], 4);
-    // The agent took the price objection up in the next turn.
-    let price = s["objections"]
+    let needs: Vec<&str> = s["core_needs"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|o| o["text"].as_str().unwrap().contains("太贵"))
-        .unwrap();
-    assert_eq!(price["response_turn"], 4);
+        .map(|n| n["text"].as_str().unwrap())
+        .collect();
+    assert!(needs.contains(&"我们希望下个月之前能用起来"), "{needs:?}");
+
+    // The bare, late 嗯 after the budget question is the perfunctory alert.
+    let alerts = v["emotion"]["alerts"].as_array().unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["turn"] == 5 && a["kind"] == "perfunctory"),
+        "{alerts:?}"
+    );
+
     // The scorecard reads the same evidence.
     let dim = |id: &str| {
         v["scorecard"]["dimensions"]
@@ -545,16 +539,18 @@ fn the_summary_finds_objections_and_dated_commitments() {
         .map(|e| e["turn"].as_u64().unwrap())
         .collect();
     assert!(
-        evidence.contains(&3) && evidence.contains(&4),
+        evidence.contains(&6) && evidence.contains(&7),
         "{evidence:?}"
     );
     assert_eq!(objection["passed"], true, "{objection}");
-    // No competitor came up: competitor handling is not judged, rather than failed.
-    let competitors = dim("competitor_handling");
-    assert!(competitors["score"].is_null() && competitors["passed"].is_null());
-    // current_system was asked, team_size was not: solution fit is half.
-    assert_eq!(dim("solution_fit")["score"], 50.0);
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(dim("competitor_handling")["score"], 100.0);
+    assert_eq!(dim("solution_fit")["score"], 100.0);
+    // decision_process and timeline were never asked.
+    let risk = dim("risk_anticipation");
+    assert_eq!(
+        (&risk["score"], &risk["passed"]),
+        (&0.0.into(), &false.into())
+    );
 }
 
 #[test]

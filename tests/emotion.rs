@@ -151,7 +151,11 @@ fn a_raised_voice_is_heard_against_the_speakers_own_baseline() {
         report.turns
     );
     for &i in &customer_turns[..3] {
-        assert!(!cues(i).contains(&Cue::RaisedEnergy), "{:?}", report.turns[i]);
+        assert!(
+            !cues(i).contains(&Cue::RaisedEnergy),
+            "{:?}",
+            report.turns[i]
+        );
     }
     let loud = &report.turns[customer_turns[3]];
     assert!(loud.scores.frustration > loud.text_scores.frustration);
