@@ -1,5 +1,6 @@
 //! Opening the inference engines from the model directory.
 
+use crate::analysis::emotion::EmotionHead;
 use crate::asr::pool::PoolConfig;
 use crate::asr::{AsrError, WhisperPool};
 use crate::audio::vad::Vad;
@@ -52,6 +53,11 @@ pub fn embedder(dir: &ModelDir) -> Result<Embedder, EmbedError> {
     let env = onnx::environment(&dir.onnxruntime_lib())?;
     let session = onnx::session(env, &dir.file("sentence-encoder", 0))?;
     Embedder::new(session, &dir.file("sentence-encoder", 1))
+}
+
+/// The emotion head built into the binary, on the installed ONNX Runtime.
+pub fn emotion_head(dir: &ModelDir) -> Result<EmotionHead, OnnxError> {
+    EmotionHead::new(onnx::environment(&dir.onnxruntime_lib())?)
 }
 
 /// Everything a call transcription needs: the Whisper pool and VAD sessions.

@@ -501,8 +501,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             what: EvalWhat::Emotion { data },
         } => {
             let mut embedder = engines::embedder(&dir)?;
-            let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
-            let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
+            let mut head = callqa::engines::emotion_head(&dir)?;
             let e = callqa::eval::evaluate_perfunctory(&data, &mut embedder, &mut head)?;
             println!(
                 "{} replies ({} not engaging = perfunctory; {} carry a cue)",
@@ -703,8 +702,7 @@ fn analyse(
     turns: Vec<callqa::pipeline::Turn>,
 ) -> Result<callqa::analysis::Analysis> {
     let mut embedder = engines::embedder(dir)?;
-    let env = callqa::onnx::environment(&dir.onnxruntime_lib())?;
-    let mut head = callqa::analysis::emotion::EmotionHead::new(env)?;
+    let mut head = callqa::engines::emotion_head(&dir)?;
     Ok(callqa::analysis::analyse(
         playbook,
         info,

@@ -1,9 +1,9 @@
 //! From recording to role-attributed, time-aligned transcript.
 //!
 //! decode (packet by packet) → channels as roles → resample to 16 kHz → VAD → ≤30 s windows →
-//! Whisper pool → segments mapped back to call time → turns. Audio is held only from the start of
-//! the current speech segment and for the window being filled, so a two-hour call needs no more
-//! memory than a short one.
+//! Whisper pool → segments mapped back to call time → turns, each with its prosody. Audio is held
+//! only from the start of the current speech segment and for the window being filled, so a
+//! two-hour call needs little more memory than a short one (the prosody frames: 400 B/s).
 
 use crate::asr::guards::is_cjk;
 use crate::asr::window::{Window, WindowPacker};

@@ -560,8 +560,7 @@ fn a_late_bare_acknowledgement_reads_as_perfunctory_beyond_its_words() {
     use callqa::pipeline::Turn;
     let dir = common::model_dir();
     let mut embedder = callqa::engines::embedder(&dir).unwrap();
-    let env = callqa::onnx::environment(&dir.onnxruntime_lib()).unwrap();
-    let mut head = callqa::analysis::emotion::EmotionHead::new(env).unwrap();
+    let mut head = callqa::engines::emotion_head(&dir).unwrap();
     let turn = |role: &str, start: u64, end: u64, text: &str| -> Turn {
         serde_json::from_value(
             serde_json::json!({"role": role, "start_ms": start, "end_ms": end, "text": text}),

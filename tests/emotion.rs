@@ -2,15 +2,12 @@
 
 mod common;
 
-use callqa::analysis::emotion::EmotionHead;
-
 /// SMP2020-EWECT (Weibo): an evaluation-only set (research licence), never used for training.
 #[test]
 fn the_head_classifies_held_out_real_sentences() {
     let dir = common::model_dir();
     let mut embedder = callqa::engines::embedder(&dir).unwrap();
-    let env = callqa::onnx::environment(&dir.onnxruntime_lib()).unwrap();
-    let mut head = EmotionHead::new(env).unwrap();
+    let mut head = callqa::engines::emotion_head(&dir).unwrap();
     let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/emotion");
     let eval = callqa::analysis::train::evaluation_data(&data).unwrap();
     let rows: Vec<_> = eval
@@ -81,8 +78,7 @@ fn training_reproduces_the_committed_head() {
 fn perfunctory_replies_are_found_as_measured() {
     let dir = common::model_dir();
     let mut embedder = callqa::engines::embedder(&dir).unwrap();
-    let env = callqa::onnx::environment(&dir.onnxruntime_lib()).unwrap();
-    let mut head = EmotionHead::new(env).unwrap();
+    let mut head = callqa::engines::emotion_head(&dir).unwrap();
     let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/emotion");
     let e = callqa::eval::evaluate_perfunctory(&data, &mut embedder, &mut head).unwrap();
     println!("{e:?}");
@@ -140,8 +136,7 @@ fn a_raised_voice_is_heard_against_the_speakers_own_baseline() {
 
     let dir = common::model_dir();
     let mut embedder = callqa::engines::embedder(&dir).unwrap();
-    let env = callqa::onnx::environment(&dir.onnxruntime_lib()).unwrap();
-    let mut head = EmotionHead::new(env).unwrap();
+    let mut head = callqa::engines::emotion_head(&dir).unwrap();
     let rules = callqa::analysis::playbook::EmotionRules::default();
     let report = analyse(&call.turns, &rules, &mut head, &mut embedder).unwrap();
     let cues = |i: usize| &report.turns[i].cues;
