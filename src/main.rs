@@ -702,7 +702,7 @@ fn analyse(
     turns: Vec<callqa::pipeline::Turn>,
 ) -> Result<callqa::analysis::Analysis> {
     let mut embedder = engines::embedder(dir)?;
-    let mut head = callqa::engines::emotion_head(&dir)?;
+    let mut head = callqa::engines::emotion_head(dir)?;
     Ok(callqa::analysis::analyse(
         playbook,
         info,
