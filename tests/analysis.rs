@@ -651,3 +651,54 @@ fn the_schema_check_catches_a_wrong_type() {
         "pass_threshold": 60, "signals": []}]});
     assert_matches_proto(&v, "Analysis");
 }
+
+#[test]
+fn analyze_takes_the_agent_channel_from_the_caller() {
+    // Channel 0 speaks first, channel 1 answers; --agent-channel 1 makes channel 0 the customer.
+    let first = common::speech("asr/zh/wenet/aishell-BAC009S0724W0121.wav");
+    let second = common::speech("asr/zh/fireredasr/BAC009S0764W0121.wav");
+    let mut left = first.clone();
+    left.extend(vec![0.0; 16_000 + second.len()]);
+    let mut right = vec![0.0; first.len() + 16_000];
+    right.extend(&second);
+    let wav = std::env::temp_dir().join(format!("callqa-stereo-{}.wav", std::process::id()));
+    std::fs::write(&wav, common::wav_pcm16(&[left, right], 16_000)).unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
+    let args = |channel: &'static str| {
+        vec![
+            "analyze".to_owned(),
+            wav.to_str().unwrap().to_owned(),
+            "--playbook".into(),
+            example.into(),
+            "--language".into(),
+            "zh".into(),
+            "--agent-channel".into(),
+            channel.into(),
+        ]
+    };
+    let a = args("1");
+    let v = callqa_json(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let turns: Vec<(&str, u64)> = v["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["role"].as_str().unwrap(), t["channel"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(turns, vec![("CUSTOMER", 0), ("AGENT", 1)]);
+    assert_eq!(v["talk"]["agent"]["turns"], 1);
+    assert_eq!(
+        v["talk"]["agent_response_latency_ms"]
+            .as_u64()
+            .map(|l| l > 0),
+        Some(true)
+    );
+
+    let a = args("2");
+    let out = callqa(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--agent-channel 2"),
+        "{stderr}"
+    );
+    std::fs::remove_file(&wav).unwrap();
+}
