@@ -8,12 +8,14 @@ pub mod analysis;
 pub mod asr;
 pub mod audio;
 pub mod bench;
+pub mod coaching;
 pub mod engines;
 pub mod eval;
 pub mod models;
 pub mod onnx;
 pub mod pipeline;
 pub mod server;
+pub mod store;
 pub mod text;
 
 /// The generated `callqa.v1` API.

@@ -185,6 +185,20 @@ impl Default for Coaching {
 pub struct CoachingRule {
     pub dimension: String,
     pub pack: String,
+    /// On what the dimension is judged: one call, the rolling average, or either.
+    #[serde(default)]
+    pub trigger: Trigger,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The dimension failed on the newest call.
+    Call,
+    /// Its average over the last `rolling_window` calls is below the threshold.
+    Rolling,
+    #[default]
+    Either,
 }
 
 /// 能力熔断阀: N consecutive failed competitor-handling calls suspend the rep's independent

@@ -1,0 +1,1 @@
+//! The monthly process-health report (过程健康度报告).

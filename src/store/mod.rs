@@ -1,0 +1,172 @@
+//! The durable store: calls, turns, analyses, reps, per-dimension score history, coaching
+//! assignments, suspensions, and the events outbox. Every row carries its tenant, and every
+//! query names one.
+//!
+//! `Store` is what the rest of the service uses; SQLite (one file, WAL) is the embedded
+//! default, and a PostgreSQL implementation can follow the same trait. Recording a call writes
+//! its analysis, runs coaching and writes the events in one transaction: a crash leaves either
+//! all of it or none.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::analysis::Analysis;
+use crate::analysis::playbook::Playbook;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("store {path}: {detail}")]
+    Open { path: String, detail: String },
+    #[error("store: the database is at schema version {found}, newer than this build ({known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+/// One event of the outbox. `id` is stable (consumers deduplicate on it); `seq` orders a tenant's
+/// events and is the cursor to resume from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Event {
+    pub seq: i64,
+    pub id: String,
+    pub tenant: String,
+    /// `analysis.completed`, `competitor.mentioned`, `emotion.alert`, `coaching.assigned`,
+    /// `rep.suspended`, `rep.reinstated`.
+    pub kind: String,
+    pub created_at: DateTime<Utc>,
+    pub payload: Value,
+}
+
+/// What recording a call did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recorded {
+    /// False when the call id was known: its earlier analysis was replaced.
+    pub new_call: bool,
+    pub assignments: Vec<Assignment>,
+    pub suspension: Option<Suspension>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Assignment {
+    pub id: i64,
+    pub rep_id: String,
+    pub dimension: String,
+    pub pack: String,
+    pub reason: String,
+    pub evidence_calls: Vec<String>,
+    /// `open` or `completed`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Suspension {
+    pub id: i64,
+    pub rep_id: String,
+    pub reason: String,
+    pub calls: Vec<String>,
+    pub started_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// `active`, `completed` (training done) or `expired`.
+    pub status: String,
+}
+
+/// A rep's six-dimension profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepProfile {
+    pub tenant: String,
+    pub rep_id: String,
+    pub calls: usize,
+    /// Per dimension: the average over all calls that judged it (the radar), and per call in order
+    /// (the trend).
+    pub dimensions: Vec<DimensionHistory>,
+    pub open_assignments: Vec<Assignment>,
+    pub suspension: Option<Suspension>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DimensionHistory {
+    pub id: String,
+    pub name: String,
+    pub average: Option<f64>,
+    pub trend: Vec<TrendPoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendPoint {
+    pub call_id: String,
+    pub call_date: NaiveDate,
+    pub score: f64,
+    pub passed: bool,
+}
+
+/// Everything the monthly process-health report shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonthData {
+    pub tenant: String,
+    /// YYYY-MM.
+    pub month: String,
+    pub calls: usize,
+    pub reps: Vec<RepProfile>,
+    /// Mean key-question coverage over the month's calls, 0–100.
+    pub coverage_percent: Option<f64>,
+    /// Competitor → (mentions, mentions the agent answered).
+    pub competitors: Vec<CompetitorStat>,
+    pub assignments: Vec<Assignment>,
+    pub suspensions: Vec<Suspension>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompetitorStat {
+    pub competitor: String,
+    pub mentions: usize,
+    pub answered: usize,
+}
+
+pub trait Store: Send + Sync {
+    /// Records an analysis (replacing an earlier one of the same call id: scores never count
+    /// twice), runs coaching for the call's rep, and writes the events; all or nothing.
+    fn record(
+        &self,
+        tenant: &str,
+        analysis: &Analysis,
+        playbook: &Playbook,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, StoreError>;
+
+    /// Ends a rep's active suspension because the training camp was completed.
+    fn complete_training(
+        &self,
+        tenant: &str,
+        rep_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Event>, StoreError>;
+
+    /// Ends every suspension whose time is up (all tenants), with a `rep.reinstated` event each.
+    fn expire_suspensions(&self, now: DateTime<Utc>) -> Result<Vec<Event>, StoreError>;
+
+    /// The stored Analysis of a call, as JSON.
+    fn analysis(&self, tenant: &str, call_id: &str) -> Result<Value, StoreError>;
+
+    fn rep_profile(&self, tenant: &str, rep_id: &str) -> Result<RepProfile, StoreError>;
+
+    /// `month` is the first day of the month.
+    fn month(&self, tenant: &str, month: NaiveDate) -> Result<MonthData, StoreError>;
+
+    /// A tenant's events after the cursor `after_seq`, oldest first.
+    fn events_after(
+        &self,
+        tenant: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError>;
+}
