@@ -4,28 +4,39 @@
 CARGO  ?= cargo
 BIN    := target/release/callqa
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Build tools whisper.cpp needs. Checked by command, so nothing is installed twice.
-APT_NEEDS := cmake:cmake g++:g++ python3:python3 pip3:python3-pip
+# Build tools whisper.cpp needs, and for the tests a browser (the HTML report is screenshotted)
+# and a Chinese font. Checked by command or file, so nothing is installed twice.
+APT_NEEDS      := cmake:cmake g++:g++ python3:python3 pip3:python3-pip
+APT_TEST_NEEDS := chromium:chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei
 
-.PHONY: run test setup apt-deps build models lint fmt clean-models
+.PHONY: run test setup apt-deps apt-test-deps build models lint fmt clean-models
 
 run: models
 	$(BIN) serve
 
-test: models lint
+test: models apt-test-deps lint
 	$(CARGO) test --release --locked
 
 setup: models
 
-apt-deps:
-	@missing=""; for pair in $(APT_NEEDS); do \
-	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+# Installs the packages of $(1) ("command-or-path:package" pairs) that are missing.
+define apt_install
+	@missing=""; for pair in $(1); do \
+	  check=$${pair%%:*}; pkg=$${pair##*:}; \
+	  case $$check in /*) [ -e $$check ] ;; *) command -v $$check >/dev/null 2>&1 ;; esac \
+	    || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing apt packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
+
+apt-deps:
+	$(call apt_install,$(APT_NEEDS))
+
+apt-test-deps:
+	$(call apt_install,$(APT_TEST_NEEDS))
 
 build: apt-deps
 	$(CARGO) build --release --locked

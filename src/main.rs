@@ -10,6 +10,7 @@ use callqa::engines::{self, WhisperChoice};
 use callqa::eval::crosswoz;
 use callqa::models::{self, FileState, InstallOutcome, ModelDir};
 use callqa::pipeline::CallOptions;
+use callqa::store::{SqliteStore, Store};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::net::SocketAddr;
@@ -94,6 +95,11 @@ enum Command {
         /// The call's date (YYYY-MM-DD), for commitments like "下周三" (default: today).
         #[arg(long)]
         call_date: Option<chrono::NaiveDate>,
+        /// Record the analysis in the store and run coaching for the rep.
+        #[arg(long)]
+        save: bool,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Check a playbook, or run its rules over a text transcript.
     Playbook {
@@ -115,6 +121,27 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+    /// Reports from the store: a rep's profile, or the monthly process-health report.
+    Report {
+        #[command(subcommand)]
+        what: ReportWhat,
+    },
+    /// Coaching actions: end a rep's suspension when the training camp is done, or expire
+    /// the suspensions whose time is up.
+    Coaching {
+        #[command(subcommand)]
+        what: CoachingWhat,
+    },
+    /// The events outbox, oldest first.
+    Events {
+        /// Only events after this sequence number (the cursor).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Run the gRPC service.
     Serve {
         /// Address to listen on; port 0 picks a free port (printed at start).
@@ -123,7 +150,32 @@ enum Command {
         /// Calls that may be transcribed at once; more are refused with RESOURCE_EXHAUSTED.
         #[arg(long, env = "CALLQA_MAX_CONCURRENT", default_value_t = 4)]
         max_concurrent: usize,
+        #[command(flatten)]
+        store: StoreArgs,
     },
+}
+
+/// Where calls, scores, coaching and events are kept, and whose they are.
+#[derive(clap::Args, Clone, Debug)]
+struct StoreArgs {
+    /// The SQLite store (created and migrated on first use).
+    #[arg(long, env = "CALLQA_STORE", default_value_os_t = default_store_path())]
+    store: PathBuf,
+    /// The tenant the data belongs to.
+    #[arg(long, env = "CALLQA_TENANT", default_value = "default")]
+    tenant: String,
+}
+
+impl StoreArgs {
+    fn open(&self) -> Result<SqliteStore> {
+        Ok(SqliteStore::open(&self.store)?)
+    }
+}
+
+fn default_store_path() -> PathBuf {
+    std::env::var_os("HOME")
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+        .join(".local/share/callqa/callqa.db")
 }
 
 /// Voice-activity thresholds (Silero VAD).
@@ -230,15 +282,62 @@ enum TrainWhat {
 enum PlaybookWhat {
     /// Validate a playbook and print its name, revision and rule counts.
     Check { playbook: PathBuf },
-    /// Run the rules over a transcript: JSON lines of {role, start_ms, end_ms, text}.
+    /// Run the rules over transcripts: JSON lines of {role, start_ms, end_ms, text}. One
+    /// transcript prints its Analysis; several print one Analysis per line (the call id is the
+    /// file name).
     Test {
         #[arg(long)]
         playbook: PathBuf,
-        #[arg(long)]
-        transcript: PathBuf,
+        #[arg(long, num_args = 1.., required = true)]
+        transcript: Vec<PathBuf>,
         /// The call's date (YYYY-MM-DD), for commitments like "下周三" (default: today).
         #[arg(long)]
         call_date: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        rep_id: Option<String>,
+        #[arg(long)]
+        customer_id: Option<String>,
+        /// Record each analysis in the store and run coaching for the rep.
+        #[arg(long)]
+        save: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportWhat {
+    /// A rep's profile as JSON: per-dimension average (the radar) and trend, open coaching
+    /// assignments, suspension state.
+    Rep {
+        rep_id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// The monthly process-health report (过程健康度报告) as one HTML file with a radar per rep.
+    Month {
+        /// YYYY-MM.
+        month: String,
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum CoachingWhat {
+    /// The rep finished the training camp: end the suspension (emits rep.reinstated).
+    Complete {
+        rep_id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// End the suspensions whose time is up (emits rep.reinstated each); `serve` does this
+    /// every minute.
+    Expire {
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -375,6 +474,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rep_id,
             customer_id,
             call_date,
+            save,
+            store,
         } => {
             let p = Playbook::load(&playbook)?;
             let channel_roles = match agent_channel {
@@ -420,8 +521,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 duration_ms: transcript.duration_ms,
                 note,
             };
-            let out = analyse(&dir, &p, info, transcript.turns)?;
+            let out = Analyser::new(&dir)?.run(&p, info, transcript.turns)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
+            if save {
+                record(&store.open()?, &store.tenant, &out, &p)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Playbook {
@@ -442,18 +546,38 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     playbook,
                     transcript,
                     call_date,
+                    rep_id,
+                    customer_id,
+                    save,
+                    store,
                 },
         } => {
             let p = Playbook::load(&playbook)?;
-            let turns = read_transcript(&transcript)?;
-            let info = CallInfo {
-                call_id: file_stem(&transcript),
-                call_date: call_date.unwrap_or_else(today),
-                duration_ms: turns.iter().map(|t| t.end_ms).max().unwrap_or(0),
-                ..CallInfo::default()
-            };
-            let out = analyse(&dir, &p, info, turns)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            let mut analyser = Analyser::new(&dir)?;
+            let store = save
+                .then(|| store.open())
+                .transpose()?
+                .map(|s| (s, store.tenant));
+            for path in &transcript {
+                let turns = read_transcript(path)?;
+                let info = CallInfo {
+                    call_id: file_stem(path),
+                    rep_id: rep_id.clone(),
+                    customer_id: customer_id.clone(),
+                    call_date: call_date.unwrap_or_else(today),
+                    duration_ms: turns.iter().map(|t| t.end_ms).max().unwrap_or(0),
+                    ..CallInfo::default()
+                };
+                let out = analyser.run(&p, info, turns)?;
+                if transcript.len() == 1 {
+                    println!("{}", serde_json::to_string_pretty(&out)?);
+                } else {
+                    println!("{}", serde_json::to_string(&out)?);
+                }
+                if let Some((store, tenant)) = &store {
+                    record(store, tenant, &out, &p)?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval {
@@ -580,10 +704,65 @@ fn run(cli: Cli) -> Result<ExitCode> {
             callqa::bench::report(&files, &ours, &theirs)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report {
+            what: ReportWhat::Rep { rep_id, store },
+        } => {
+            let profile = store.open()?.rep_profile(&store.tenant, &rep_id)?;
+            println!("{}", serde_json::to_string_pretty(&profile)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report {
+            what: ReportWhat::Month { month, out, store },
+        } => {
+            let first = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+                .with_context(|| format!("{month:?}: not a month (YYYY-MM)"))?;
+            let data = store.open()?.month(&store.tenant, first)?;
+            std::fs::write(&out, callqa::coaching::report::month_html(&data))
+                .with_context(|| format!("{}", out.display()))?;
+            eprintln!(
+                "{}: {} calls, {} reps",
+                out.display(),
+                data.calls,
+                data.reps.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Coaching {
+            what: CoachingWhat::Complete { rep_id, store },
+        } => {
+            let now = chrono::Utc::now();
+            match store
+                .open()?
+                .complete_training(&store.tenant, &rep_id, now)?
+            {
+                Some(event) => println!("{}", serde_json::to_string_pretty(&event)?),
+                None => bail!("rep {rep_id} has no active suspension"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Coaching {
+            what: CoachingWhat::Expire { store },
+        } => {
+            for event in store.open()?.expire_suspensions(chrono::Utc::now())? {
+                println!("{}", serde_json::to_string(&event)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events {
+            after,
+            limit,
+            store,
+        } => {
+            for event in store.open()?.events_after(&store.tenant, after, limit)? {
+                println!("{}", serde_json::to_string(&event)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve {
             addr,
             max_concurrent,
-        } => serve(dir, addr, max_concurrent, whisper(None), pool),
+            store,
+        } => serve(dir, addr, max_concurrent, store, whisper(None), pool),
     }
 }
 
@@ -694,22 +873,60 @@ fn argmax(p: &[f32]) -> usize {
         .unwrap_or(0)
 }
 
-/// Runs a playbook over a call's turns, with the embedder and the emotion head it needs.
-fn analyse(
-    dir: &ModelDir,
+/// The models the analysers need, opened once for any number of calls.
+struct Analyser {
+    embedder: callqa::text::embed::Embedder,
+    head: callqa::analysis::emotion::EmotionHead,
+}
+
+impl Analyser {
+    fn new(dir: &ModelDir) -> Result<Self> {
+        Ok(Self {
+            embedder: engines::embedder(dir)?,
+            head: engines::emotion_head(dir)?,
+        })
+    }
+
+    fn run(
+        &mut self,
+        playbook: &Playbook,
+        info: CallInfo,
+        turns: Vec<callqa::pipeline::Turn>,
+    ) -> Result<callqa::analysis::Analysis> {
+        Ok(callqa::analysis::analyse(
+            playbook,
+            info,
+            turns,
+            &mut self.embedder,
+            &mut self.head,
+        )?)
+    }
+}
+
+/// Stores an analysis, runs coaching, and says on stderr what coaching did.
+fn record(
+    store: &SqliteStore,
+    tenant: &str,
+    analysis: &callqa::analysis::Analysis,
     playbook: &Playbook,
-    info: CallInfo,
-    turns: Vec<callqa::pipeline::Turn>,
-) -> Result<callqa::analysis::Analysis> {
-    let mut embedder = engines::embedder(dir)?;
-    let mut head = callqa::engines::emotion_head(dir)?;
-    Ok(callqa::analysis::analyse(
-        playbook,
-        info,
-        turns,
-        &mut embedder,
-        &mut head,
-    )?)
+) -> Result<()> {
+    let now = chrono::Utc::now();
+    store.expire_suspensions(now)?;
+    let r = store.record(tenant, analysis, playbook, now)?;
+    eprintln!(
+        "stored call {} ({}) for tenant {tenant}: {} events{}{}",
+        analysis.call_id,
+        if r.new_call { "new" } else { "re-analysed" },
+        r.events.len(),
+        r.assignments
+            .iter()
+            .map(|a| format!("; assigned {} to {}", a.pack, a.rep_id))
+            .collect::<String>(),
+        r.suspension
+            .map(|s| format!("; {} suspended until {}", s.rep_id, s.ends_at))
+            .unwrap_or_default()
+    );
+    Ok(())
 }
 
 fn read_crosswoz(path: &Path, limit: Option<usize>) -> Result<Vec<crosswoz::Dialogue>> {
@@ -845,11 +1062,34 @@ fn serve(
     dir: ModelDir,
     addr: SocketAddr,
     max_concurrent: usize,
+    store: StoreArgs,
     choice: WhisperChoice,
     pool: PoolConfig,
 ) -> Result<ExitCode> {
+    // The store opens (and migrates) before the port does: a bad store is an error at start.
+    let db = std::sync::Arc::new(store.open()?);
+    println!("store: {}", store.store.display());
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        // Suspensions end when their training camp's time is up, with a rep.reinstated event.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let db = db.clone();
+                match tokio::task::spawn_blocking(move || db.expire_suspensions(chrono::Utc::now()))
+                    .await
+                {
+                    Ok(Ok(events)) => {
+                        for e in events {
+                            tracing::info!(rep = %e.payload["rep_id"], tenant = %e.tenant, "rep reinstated: suspension expired");
+                        }
+                    }
+                    Ok(Err(e)) => tracing::error!("expiring suspensions: {e}"),
+                    Err(e) => tracing::error!("expiring suspensions panicked: {e}"),
+                }
+            }
+        });
         let (listener, local) = callqa::server::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;

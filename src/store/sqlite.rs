@@ -812,7 +812,7 @@ fn profile(
         "SELECT d.dimension, d.name, d.score, d.passed, c.call_id, c.call_date
          FROM dimension_scores d JOIN calls c USING (tenant, call_id)
          WHERE d.tenant = ?1 AND c.rep_id = ?2 AND c.call_date >= ?3 AND c.call_date < ?4
-         ORDER BY c.call_date, c.seq",
+         ORDER BY c.call_date, c.seq, d.rowid",
     )?;
     let rows = stmt.query_map(params![tenant, rep_id, from, to], |r| {
         Ok((
