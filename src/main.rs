@@ -95,11 +95,8 @@ enum Command {
         /// The call's date (YYYY-MM-DD), for commitments like "下周三" (default: today).
         #[arg(long)]
         call_date: Option<chrono::NaiveDate>,
-        /// Record the analysis in the store and run coaching for the rep.
-        #[arg(long)]
-        save: bool,
         #[command(flatten)]
-        store: StoreArgs,
+        save: SaveArgs,
     },
     /// Check a playbook, or run its rules over a text transcript.
     Playbook {
@@ -176,6 +173,25 @@ fn default_store_path() -> PathBuf {
     std::env::var_os("HOME")
         .map_or_else(|| PathBuf::from("."), PathBuf::from)
         .join(".local/share/callqa/callqa.db")
+}
+
+/// For commands that store only when asked: `--store PATH` records the analysis there.
+#[derive(clap::Args, Clone, Debug)]
+struct SaveArgs {
+    /// Record the analysis in this store and run coaching for the rep.
+    #[arg(long, env = "CALLQA_STORE")]
+    store: Option<PathBuf>,
+    #[arg(long, env = "CALLQA_TENANT", default_value = "default")]
+    tenant: String,
+}
+
+impl SaveArgs {
+    fn open(&self) -> Result<Option<(SqliteStore, String)>> {
+        self.store
+            .as_ref()
+            .map(|path| Ok((SqliteStore::open(path)?, self.tenant.clone())))
+            .transpose()
+    }
 }
 
 /// Voice-activity thresholds (Silero VAD).
@@ -297,11 +313,8 @@ enum PlaybookWhat {
         rep_id: Option<String>,
         #[arg(long)]
         customer_id: Option<String>,
-        /// Record each analysis in the store and run coaching for the rep.
-        #[arg(long)]
-        save: bool,
         #[command(flatten)]
-        store: StoreArgs,
+        save: SaveArgs,
     },
 }
 
@@ -475,7 +488,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
             customer_id,
             call_date,
             save,
-            store,
         } => {
             let p = Playbook::load(&playbook)?;
             let channel_roles = match agent_channel {
@@ -523,8 +535,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let out = Analyser::new(&dir)?.run(&p, info, transcript.turns)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
-            if save {
-                record(&store.open()?, &store.tenant, &out, &p)?;
+            if let Some((store, tenant)) = save.open()? {
+                record(&store, &tenant, &out, &p)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -549,15 +561,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     rep_id,
                     customer_id,
                     save,
-                    store,
                 },
         } => {
             let p = Playbook::load(&playbook)?;
             let mut analyser = Analyser::new(&dir)?;
-            let store = save
-                .then(|| store.open())
-                .transpose()?
-                .map(|s| (s, store.tenant));
+            let store = save.open()?;
             for path in &transcript {
                 let turns = read_transcript(path)?;
                 let info = CallInfo {

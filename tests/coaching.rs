@@ -68,7 +68,6 @@ fn a_batch_killed_mid_write_leaves_whole_calls_and_their_events() {
         &playbook,
         "--rep-id",
         "rep-9",
-        "--save",
         "--transcript",
     ];
     args.extend(files.iter().map(String::as_str));
@@ -181,7 +180,6 @@ fn the_monthly_report_renders_in_chromium_with_a_six_axis_radar_per_rep() {
             rep,
             "--call-date",
             date,
-            "--save",
             "--transcript",
         ];
         args.extend(files);
