@@ -7,8 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(out.join("callqa_descriptor.bin"))
         .compile_protos(
             &[
-                "proto/callqa/v1/callqa.proto",
+                "proto/callqa/v1/common.proto",
                 "proto/callqa/v1/analysis.proto",
+                "proto/callqa/v1/callqa.proto",
             ],
             &["proto"],
         )?;

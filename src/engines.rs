@@ -1,12 +1,15 @@
 //! Opening the inference engines from the model directory.
 
 use crate::analysis::emotion::EmotionHead;
+use crate::analysis::playbook::Playbook;
+use crate::analysis::{Analysis, CallInfo};
 use crate::asr::pool::PoolConfig;
 use crate::asr::{AsrError, WhisperPool};
 use crate::audio::vad::Vad;
 use crate::models::ModelDir;
 use crate::onnx::{self, OnnxError};
 use crate::pipeline::Engines;
+use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder};
 use std::path::PathBuf;
 
@@ -58,6 +61,31 @@ pub fn embedder(dir: &ModelDir) -> Result<Embedder, EmbedError> {
 /// The emotion head built into the binary, on the installed ONNX Runtime.
 pub fn emotion_head(dir: &ModelDir) -> Result<EmotionHead, OnnxError> {
     EmotionHead::new(onnx::environment(&dir.onnxruntime_lib())?)
+}
+
+/// The models the analysers need (sentence encoder, emotion head), opened once for any number
+/// of calls.
+pub struct Analyser {
+    embedder: Embedder,
+    head: EmotionHead,
+}
+
+impl Analyser {
+    pub fn new(dir: &ModelDir) -> Result<Self, EmbedError> {
+        Ok(Self {
+            embedder: embedder(dir)?,
+            head: emotion_head(dir)?,
+        })
+    }
+
+    pub fn run(
+        &mut self,
+        playbook: &Playbook,
+        info: CallInfo,
+        turns: Vec<Turn>,
+    ) -> Result<Analysis, EmbedError> {
+        crate::analysis::analyse(playbook, info, turns, &mut self.embedder, &mut self.head)
+    }
 }
 
 /// Everything a call transcription needs: the Whisper pool and VAD sessions.

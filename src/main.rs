@@ -6,13 +6,14 @@ use callqa::asr::pool::PoolConfig;
 use callqa::audio::StreamDecoder;
 use callqa::audio::channels::Role;
 use callqa::audio::vad::VadParams;
-use callqa::engines::{self, WhisperChoice};
+use callqa::engines::{self, Analyser, WhisperChoice};
 use callqa::eval::crosswoz;
 use callqa::models::{self, FileState, InstallOutcome, ModelDir};
 use callqa::pipeline::CallOptions;
 use callqa::store::{SqliteStore, Store};
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use sha2::Digest;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -147,6 +148,16 @@ enum Command {
         /// Calls that may be transcribed at once; more are refused with RESOURCE_EXHAUSTED.
         #[arg(long, env = "CALLQA_MAX_CONCURRENT", default_value_t = 4)]
         max_concurrent: usize,
+        /// The folder of playbooks (`NAME.toml`), read again when a file changes.
+        #[arg(long, env = "CALLQA_PLAYBOOKS", default_value = "examples")]
+        playbooks: PathBuf,
+        /// A file of API keys, `KEY=TENANT` per line. Without keys the service is open, as
+        /// tenant "default".
+        #[arg(long, env = "CALLQA_API_KEYS_FILE")]
+        api_keys_file: Option<PathBuf>,
+        /// API keys inline, `KEY=TENANT,KEY=TENANT` (added to the file's).
+        #[arg(long, env = "CALLQA_API_KEYS", hide_env_values = true)]
+        api_keys: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -532,6 +543,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 language: transcript.language,
                 duration_ms: transcript.duration_ms,
                 note,
+                content_hash: Some(hex::encode(sha2::Sha256::digest(
+                    std::fs::read(&file).with_context(|| format!("{shown}"))?,
+                ))),
             };
             let out = Analyser::new(&dir)?.run(&p, info, transcript.turns)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -769,8 +783,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve {
             addr,
             max_concurrent,
+            playbooks,
+            api_keys_file,
+            api_keys,
             store,
-        } => serve(dir, addr, max_concurrent, store, whisper(None), pool),
+        } => {
+            let config = callqa::server::ServerConfig {
+                max_concurrent,
+                store: std::sync::Arc::new(store.open()?),
+                playbooks: std::sync::Arc::new(
+                    callqa::server::Playbooks::open(&playbooks).map_err(anyhow::Error::msg)?,
+                ),
+                api_keys: callqa::server::ApiKeys::load(
+                    api_keys_file.as_deref(),
+                    api_keys.as_deref(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            };
+            println!("store: {}", store.store.display());
+            serve(dir, addr, config, whisper(None), pool)
+        }
     }
 }
 
@@ -879,36 +911,6 @@ fn argmax(p: &[f32]) -> usize {
     (0..p.len())
         .max_by(|&a, &b| p[a].total_cmp(&p[b]))
         .unwrap_or(0)
-}
-
-/// The models the analysers need, opened once for any number of calls.
-struct Analyser {
-    embedder: callqa::text::embed::Embedder,
-    head: callqa::analysis::emotion::EmotionHead,
-}
-
-impl Analyser {
-    fn new(dir: &ModelDir) -> Result<Self> {
-        Ok(Self {
-            embedder: engines::embedder(dir)?,
-            head: engines::emotion_head(dir)?,
-        })
-    }
-
-    fn run(
-        &mut self,
-        playbook: &Playbook,
-        info: CallInfo,
-        turns: Vec<callqa::pipeline::Turn>,
-    ) -> Result<callqa::analysis::Analysis> {
-        Ok(callqa::analysis::analyse(
-            playbook,
-            info,
-            turns,
-            &mut self.embedder,
-            &mut self.head,
-        )?)
-    }
 }
 
 /// Stores an analysis, runs coaching, and says on stderr what coaching did.
@@ -1066,17 +1068,16 @@ fn list_models(dir: &ModelDir) -> Result<ExitCode> {
     })
 }
 
+/// Runs the service; the store and the playbooks are opened before the port, so that a bad one
+/// is an error at start.
 fn serve(
     dir: ModelDir,
     addr: SocketAddr,
-    max_concurrent: usize,
-    store: StoreArgs,
+    config: callqa::server::ServerConfig,
     choice: WhisperChoice,
     pool: PoolConfig,
 ) -> Result<ExitCode> {
-    // The store opens (and migrates) before the port does: a bad store is an error at start.
-    let db = std::sync::Arc::new(store.open()?);
-    println!("store: {}", store.store.display());
+    let db = config.store.clone();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         // Suspensions end when their training camp's time is up, with a rep.reinstated event.
@@ -1106,8 +1107,13 @@ fn serve(
         );
         let load = move |loaded: callqa::server::Loaded| -> Result<(), String> {
             // Open every model the service depends on, so that SERVING means ready.
-            engines::embedder(&dir).map_err(|e| e.to_string())?;
-            loaded.set(engines::pipeline(&dir, &choice, &pool)?);
+            let analyser = Analyser::new(&dir).map_err(|e| e.to_string())?;
+            let engines = engines::pipeline(&dir, &choice, &pool)?;
+            let models = callqa::server::Models::new(engines, move || {
+                Analyser::new(&dir).map_err(|e| e.to_string())
+            });
+            models.give_back(analyser);
+            loaded.set(models);
             Ok(())
         };
         let shutdown = async {
@@ -1120,7 +1126,7 @@ fn serve(
             }
             eprintln!("shutting down");
         };
-        callqa::server::serve(listener, max_concurrent, load, shutdown)
+        callqa::server::serve(listener, config, load, shutdown)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(ExitCode::SUCCESS)

@@ -595,7 +595,11 @@ fn a_late_bare_acknowledgement_reads_as_perfunctory_beyond_its_words() {
     assert!(bare.scores.perfunctory >= 0.7, "{bare:?}");
     // The engaged answer gets no perfunctory cue, and an alert fires only for the bare one.
     assert!(report.turns[3].cues.is_empty(), "{:?}", report.turns[3]);
-    let alerts: Vec<(usize, &str)> = report.alerts.iter().map(|a| (a.turn, a.kind)).collect();
+    let alerts: Vec<(usize, &str)> = report
+        .alerts
+        .iter()
+        .map(|a| (a.turn, a.kind.as_str()))
+        .collect();
     assert!(alerts.contains(&(1, "perfunctory")), "{alerts:?}");
     assert!(
         !alerts.iter().any(|a| a.0 == 3 && a.1 == "perfunctory"),

@@ -19,16 +19,24 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let load = move |loaded: callqa::server::Loaded| {
         release_rx.recv().ok(); // hold loading until the test has seen NOT_SERVING
-        loaded.set(engines::pipeline(
+        let engines = engines::pipeline(
             &dir,
             &WhisperChoice::parse("base"),
             &PoolConfig::for_cores(2),
-        )?);
+        )?;
+        loaded.set(callqa::server::Models::new(engines, move || {
+            engines::Analyser::new(&dir).map_err(|e| e.to_string())
+        }));
         Ok(())
     };
-    let server = tokio::spawn(callqa::server::serve(listener, 1, load, async {
-        stop_rx.await.ok();
-    }));
+    let server = tokio::spawn(callqa::server::serve(
+        listener,
+        common::server_config(1, None),
+        load,
+        async {
+            stop_rx.await.ok();
+        },
+    ));
 
     let url = format!("http://{addr}");
     let channel = loop {

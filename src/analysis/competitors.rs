@@ -8,10 +8,10 @@ use crate::audio::channels::Role;
 use crate::eval::edit_distance;
 use crate::pipeline::Turn;
 use pinyin::ToPinyin;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a mention was recognised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchKind {
     Exact,
@@ -22,7 +22,7 @@ pub enum MatchKind {
 }
 
 /// What the agent said after the customer raised a competitor (a lexical heuristic).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AgentResponse {
     /// The agent compared the offer with the competitor.
@@ -35,7 +35,7 @@ pub enum AgentResponse {
     NotApplicable,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mention {
     pub competitor: String,
     /// The name or alias that matched, and the text heard.

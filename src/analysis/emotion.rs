@@ -12,14 +12,14 @@ use crate::text::embed::{DIM, EmbedError, Embedder};
 use ndarray::Array2;
 use ort::session::Session;
 use ort::value::Tensor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const CLASSES: [&str; 4] = ["frustration", "perfunctory", "positive", "neutral"];
 
 /// The trained head (models/emotion_head.onnx), reproducible with `callqa train emotion`.
 pub const HEAD_ONNX: &[u8] = include_bytes!("../../models/emotion_head.onnx");
 
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct EmotionScores {
     pub frustration: f32,
     pub perfunctory: f32,
@@ -107,14 +107,14 @@ impl EmotionHead {
 }
 
 /// Per-turn emotion, and per role the average and the peak moments, with the playbook's alerts.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EmotionReport {
     pub turns: Vec<TurnEmotion>,
     pub roles: Vec<RoleEmotion>,
     pub alerts: Vec<EmotionAlert>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TurnEmotion {
     pub turn: usize,
     pub role: Role,
@@ -127,7 +127,7 @@ pub struct TurnEmotion {
     pub cues: Vec<Cue>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoleEmotion {
     pub role: Role,
     pub mean: EmotionScores,
@@ -136,7 +136,7 @@ pub struct RoleEmotion {
 }
 
 /// One turn as evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Moment {
     pub turn: usize,
     pub time_ms: u64,
@@ -144,20 +144,20 @@ pub struct Moment {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmotionAlert {
     pub turn: usize,
     pub role: Role,
     pub time_ms: u64,
     /// "frustration" or "perfunctory".
-    pub kind: &'static str,
+    pub kind: String,
     pub score: f32,
     pub text: String,
 }
 
 /// Evidence from how a turn was said and when, beyond its words. Each cue adds to one class
 /// by noisy-OR with the text's probability: p = 1 − (1 − p_text) · Π (1 − weight).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cue {
     /// Nothing but 嗯 / 好的 / ok / sure.
@@ -432,7 +432,7 @@ pub fn analyse(
                     turn: i,
                     role: t.role,
                     time_ms: t.start_ms,
-                    kind,
+                    kind: kind.into(),
                     score,
                     text: t.text.clone(),
                 });

@@ -15,7 +15,7 @@ use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder};
 use chrono::NaiveDate;
 use playbook::Playbook;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What is known about a call besides its turns.
 #[derive(Debug, Clone, Default)]
@@ -29,10 +29,12 @@ pub struct CallInfo {
     pub duration_ms: u64,
     /// Why the transcript is empty, when it is (e.g. no speech found by VAD).
     pub note: Option<String>,
+    /// sha256 of the recording, when there is one.
+    pub content_hash: Option<String>,
 }
 
 /// The whole judgement of one call. Turn indices in every section point into `turns`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Analysis {
     pub call_id: String,
     pub rep_id: Option<String>,
@@ -52,6 +54,8 @@ pub struct Analysis {
     pub emotion: emotion::EmotionReport,
     pub summary: summary::Summary,
     pub scorecard: scorecard::Scorecard,
+    /// sha256 of the recording, when the analysis came from one.
+    pub content_hash: Option<String>,
 }
 
 /// Runs every analyser of the playbook over a call's turns (in time order).
@@ -87,6 +91,7 @@ pub fn analyse(
         emotion,
         summary,
         scorecard: scorecard::Scorecard::default(),
+        content_hash: info.content_hash,
         turns,
     };
     analysis.scorecard = scorecard::score(playbook, &analysis);

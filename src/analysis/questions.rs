@@ -7,7 +7,7 @@ use crate::asr::guards::is_cjk;
 use crate::audio::channels::Role;
 use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder, cosine};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
 /// Cosine similarity a sentence needs to count as a question, unless the playbook sets its own.
@@ -18,14 +18,14 @@ pub const DEFAULT_THRESHOLD: f32 = 0.58;
 /// contain to match lexically.
 pub const LEXICAL_THRESHOLD: f32 = 0.75;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchKind {
     Semantic,
     Lexical,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QuestionMatch {
     pub turn: usize,
     pub role: Role,
@@ -37,7 +37,7 @@ pub struct QuestionMatch {
     pub counts: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QuestionResult {
     pub id: String,
     pub asked: bool,
@@ -47,7 +47,7 @@ pub struct QuestionResult {
     pub matches: Vec<QuestionMatch>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Coverage {
     /// Satisfied questions / all questions, in percent (100 when the playbook has none).
     pub percent: f64,

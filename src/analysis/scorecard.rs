@@ -11,7 +11,7 @@ use super::competitors::AgentResponse;
 use super::playbook::{Dimension, Playbook};
 use crate::audio::channels::Role;
 use crate::pipeline::Turn;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The agent's share of talk time that counts as balanced (top reps talk 40–60 %).
 const TALK_RATIO_BAND: (f64, f64) = (0.35, 0.60);
@@ -20,12 +20,12 @@ const MONOLOGUE_MS: (f64, f64) = (60_000.0, 180_000.0);
 /// Answering within a second is fine; five seconds is too slow.
 const LATENCY_MS: (f64, f64) = (1_000.0, 5_000.0);
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Scorecard {
     pub dimensions: Vec<DimensionScore>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DimensionScore {
     pub id: String,
     pub name: String,
@@ -36,7 +36,7 @@ pub struct DimensionScore {
     pub signals: Vec<SignalScore>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignalScore {
     pub signal: String,
     pub weight: f32,
@@ -48,7 +48,7 @@ pub struct SignalScore {
 }
 
 /// A turn behind a judgement.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Evidence {
     pub turn: usize,
     pub time_ms: u64,

@@ -8,7 +8,7 @@ use crate::audio::channels::Role;
 use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder, cosine};
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Similarity to the prototypes below that makes a sentence an objection or a commitment.
 const THRESHOLD: f32 = 0.55;
@@ -76,7 +76,7 @@ const COMMITMENT_CUES: &[&str] = &[
     "follow up",
 ];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Item {
     pub turn: usize,
     pub role: Role,
@@ -85,7 +85,7 @@ pub struct Item {
     pub score: f32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Commitment {
     #[serde(flatten)]
     pub item: Item,
@@ -95,14 +95,14 @@ pub struct Commitment {
 }
 
 /// An objection and the agent turn that took it up, if one did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Objection {
     #[serde(flatten)]
     pub item: Item,
     pub response_turn: Option<usize>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Summary {
     pub core_needs: Vec<Item>,
     pub objections: Vec<Objection>,

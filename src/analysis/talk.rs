@@ -4,12 +4,12 @@
 use crate::asr::guards::is_cjk;
 use crate::audio::channels::Role;
 use crate::pipeline::Turn;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Silence shorter than this between turns is ordinary turn-taking, not dead air.
 const DEAD_AIR_MS: u64 = 3_000;
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RoleMetrics {
     pub turns: usize,
     pub talk_ms: u64,
@@ -18,13 +18,13 @@ pub struct RoleMetrics {
     pub longest_monologue_ms: u64,
     /// Characters per minute for Chinese, words per minute otherwise.
     pub speech_rate: f64,
-    pub speech_rate_unit: &'static str,
+    pub speech_rate_unit: String,
     pub questions: usize,
     /// Times this side started talking while the other side was still talking.
     pub interruptions: usize,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TalkMetrics {
     pub agent: RoleMetrics,
     pub customer: RoleMetrics,
@@ -89,7 +89,7 @@ pub fn talk_metrics(turns: &[Turn], call_ms: u64) -> TalkMetrics {
         r.questions += questions(&t.text);
         let (n, unit) = units(&t.text);
         unit_counts[idx] += n;
-        r.speech_rate_unit = unit;
+        r.speech_rate_unit = unit.into();
         // Interruption: starting while the other side's previous turn is still going.
         if let Some(prev) = turns[..i].iter().rev().find(|p| p.role != t.role)
             && t.role != Role::Unknown

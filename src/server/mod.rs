@@ -1,15 +1,28 @@
-//! The gRPC service: callqa.v1, grpc.health.v1 and server reflection.
+//! The gRPC service: callqa.v1 (Transcription, CallQa), grpc.health.v1 and server reflection.
 
+mod auth;
+mod calls;
+pub mod convert;
+mod playbooks;
+mod transcription;
+
+pub use auth::{ApiKeys, Tenant};
+pub use playbooks::Playbooks;
+
+use crate::analysis::playbook::PlaybookError;
 use crate::asr::{AsrError, Language};
-use crate::audio::channels::{Layout, Role};
-use crate::audio::{DecodeError, StreamDecoder};
-use crate::pipeline::{CallOptions, CallTranscript, Engines, PipelineError, RoleSource};
+use crate::audio::DecodeError;
+use crate::engines::Analyser;
+use crate::pipeline::{Engines, PipelineError};
 use crate::proto;
-use crate::proto::transcription_server::{Transcription, TranscriptionServer};
+use crate::proto::call_qa_server::CallQaServer;
+use crate::proto::transcription_server::TranscriptionServer;
+use crate::store::{Store, StoreError};
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use tokio::sync::Semaphore;
-use tonic::{Request, Response, Status};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::Status;
+use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
 
 /// Largest request we accept (a bit over an hour of 8 kHz stereo WAV).
@@ -26,8 +39,34 @@ pub enum ServiceError {
     BadAudio(#[from] DecodeError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Playbook(#[from] PlaybookError),
+    #[error(transparent)]
+    Store(StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ServiceError::NotFound(what),
+            other => ServiceError::Store(other),
+        }
+    }
+}
+
+impl From<playbooks::PlaybookLookupError> for ServiceError {
+    fn from(e: playbooks::PlaybookLookupError) -> Self {
+        match e {
+            playbooks::PlaybookLookupError::NotFound(..) => ServiceError::NotFound(e.to_string()),
+            playbooks::PlaybookLookupError::Invalid(p) => ServiceError::Playbook(p),
+        }
+    }
 }
 
 impl From<ServiceError> for Status {
@@ -37,169 +76,116 @@ impl From<ServiceError> for Status {
             ServiceError::NotReady => Status::unavailable(msg),
             ServiceError::Overloaded(_) => Status::resource_exhausted(msg),
             ServiceError::BadAudio(_)
+            | ServiceError::InvalidArgument(_)
+            | ServiceError::Playbook(_)
             | ServiceError::Pipeline(
                 PipelineError::Decode(_)
                 | PipelineError::Options(_)
                 | PipelineError::Asr(AsrError::EnglishOnly(_)),
             ) => Status::invalid_argument(msg),
-            ServiceError::Pipeline(_) | ServiceError::Internal(_) => Status::internal(msg),
+            ServiceError::NotFound(_) => Status::not_found(msg),
+            ServiceError::Pipeline(_) | ServiceError::Store(_) | ServiceError::Internal(_) => {
+                Status::internal(msg)
+            }
         }
     }
 }
 
-/// The loaded models, filled in once loading finishes.
-#[derive(Default, Clone)]
-pub struct Loaded {
-    engines: Arc<OnceLock<Arc<Engines>>>,
+/// The models a running service uses: the transcription engines and a few analysers to reuse.
+pub struct Models {
+    pub engines: Engines,
+    analysers: Mutex<Vec<Analyser>>,
+    new_analyser: Box<dyn Fn() -> Result<Analyser, String> + Send + Sync>,
 }
 
-impl Loaded {
-    pub fn set(&self, engines: Engines) {
-        let _ = self.engines.set(Arc::new(engines));
-    }
-}
-
-fn role_from_proto(r: i32) -> Role {
-    match proto::Role::try_from(r).unwrap_or(proto::Role::Unknown) {
-        proto::Role::Agent => Role::Agent,
-        proto::Role::Customer => Role::Customer,
-        proto::Role::Unknown => Role::Unknown,
-    }
-}
-
-fn role_to_proto(r: Role) -> proto::Role {
-    match r {
-        Role::Agent => proto::Role::Agent,
-        Role::Customer => proto::Role::Customer,
-        Role::Unknown => proto::Role::Unknown,
-    }
-}
-
-fn to_proto(t: CallTranscript) -> proto::TranscribeResponse {
-    let layout = match t.layout {
-        Layout::Mono => "mono",
-        Layout::Duplicated { .. } => "duplicated",
-        Layout::PerChannel { .. } => "per_channel",
-    };
-    let turns = t
-        .turns
-        .into_iter()
-        .map(|turn| proto::Turn {
-            role: role_to_proto(turn.role) as i32,
-            role_source: match turn.role_source {
-                RoleSource::Channel => "channel",
-                RoleSource::Heuristic => "heuristic",
-                RoleSource::None => "none",
-            }
-            .into(),
-            channel: turn.channel.map(|c| c as u32),
-            start_ms: turn.start_ms,
-            end_ms: turn.end_ms,
-            text: turn.text,
-            words: turn
-                .words
-                .into_iter()
-                .map(|w| proto::Word {
-                    text: w.text,
-                    start_ms: w.start_ms,
-                    end_ms: w.end_ms,
-                    probability: w.probability,
-                })
-                .collect(),
-            avg_logprob: turn.avg_logprob,
-            no_speech_prob: turn.no_speech_prob,
-            prosody: turn.prosody.map(|p| proto::Prosody {
-                energy_db: p.energy_db,
-                energy_sd_db: p.energy_sd_db,
-                pitch_hz: p.pitch_hz,
-                pitch_sd_semitones: p.pitch_sd_semitones,
-                voiced_ratio: p.voiced_ratio,
-            }),
-        })
-        .collect();
-    proto::TranscribeResponse {
-        language: t.language,
-        duration_ms: t.duration_ms,
-        channels: t.channels as u32,
-        layout: layout.into(),
-        turns,
-    }
-}
-
-pub struct TranscriptionService {
-    engines: Loaded,
-    slots: Arc<Semaphore>,
-    max_concurrent: usize,
-}
-
-impl TranscriptionService {
-    pub fn new(engines: Loaded, max_concurrent: usize) -> Self {
+impl Models {
+    pub fn new(
+        engines: Engines,
+        new_analyser: impl Fn() -> Result<Analyser, String> + Send + Sync + 'static,
+    ) -> Self {
         Self {
             engines,
-            slots: Arc::new(Semaphore::new(max_concurrent)),
-            max_concurrent,
+            analysers: Mutex::new(Vec::new()),
+            new_analyser: Box::new(new_analyser),
         }
     }
 
-    async fn transcribe(
+    /// Adds an analyser opened ahead of time to the pool.
+    pub fn give_back(&self, analyser: Analyser) {
+        if let Ok(mut pool) = self.analysers.lock() {
+            pool.push(analyser);
+        }
+    }
+
+    /// Runs `f` with an analyser from the pool (opened on first need), then returns it.
+    fn with_analyser<T>(
         &self,
-        req: proto::TranscribeRequest,
-    ) -> Result<proto::TranscribeResponse, ServiceError> {
-        let engines = self
-            .engines
-            .engines
-            .get()
-            .cloned()
-            .ok_or(ServiceError::NotReady)?;
-        // Reject at once when full: a caller should back off, not queue without bound.
-        let permit = self
-            .slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ServiceError::Overloaded(self.max_concurrent))?;
-        let opts = CallOptions {
-            language: match proto::Language::try_from(req.language).unwrap_or(proto::Language::Auto)
-            {
-                proto::Language::Auto => Language::Auto,
-                proto::Language::Zh => Language::Zh,
-                proto::Language::En => Language::En,
-            },
-            channel_roles: req
-                .channel_roles
-                .iter()
-                .map(|&r| role_from_proto(r))
-                .collect(),
-            hotwords: req.hotwords,
-            ..CallOptions::default()
+        f: impl FnOnce(&mut Analyser) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let reused = self.analysers.lock().ok().and_then(|mut v| v.pop());
+        let mut analyser = match reused {
+            Some(a) => a,
+            None => (self.new_analyser)().map_err(ServiceError::Internal)?,
         };
-        let audio = req.audio;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let decoder = StreamDecoder::from_bytes(audio)?;
-            Ok(to_proto(engines.transcribe(decoder, &opts)?))
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
+        let out = f(&mut analyser);
+        self.give_back(analyser);
+        out
     }
 }
 
-#[tonic::async_trait]
-impl Transcription for TranscriptionService {
-    async fn transcribe(
-        &self,
-        request: Request<proto::TranscribeRequest>,
-    ) -> Result<Response<proto::TranscribeResponse>, Status> {
-        Ok(Response::new(
-            TranscriptionService::transcribe(self, request.into_inner()).await?,
-        ))
+/// The models, filled in once loading finishes.
+#[derive(Default, Clone)]
+pub struct Loaded(Arc<OnceLock<Arc<Models>>>);
+
+impl Loaded {
+    pub fn set(&self, models: Models) {
+        let _ = self.0.set(Arc::new(models));
     }
+
+    fn get(&self) -> Result<Arc<Models>, ServiceError> {
+        self.0.get().cloned().ok_or(ServiceError::NotReady)
+    }
+}
+
+/// Calls that may run at once. Past the limit a caller is refused at once: it should back off,
+/// not queue without bound.
+#[derive(Clone)]
+struct Slots(Arc<Semaphore>, usize);
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        Self(Arc::new(Semaphore::new(n)), n)
+    }
+    fn acquire(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
+        self.0
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ServiceError::Overloaded(self.1))
+    }
+}
+
+fn language(l: i32) -> Language {
+    match proto::Language::try_from(l).unwrap_or(proto::Language::Auto) {
+        proto::Language::Auto => Language::Auto,
+        proto::Language::Zh => Language::Zh,
+        proto::Language::En => Language::En,
+    }
+}
+
+/// What a service instance serves from.
+pub struct ServerConfig {
+    pub max_concurrent: usize,
+    pub store: Arc<dyn Store>,
+    pub playbooks: Arc<Playbooks>,
+    pub api_keys: ApiKeys,
 }
 
 /// Serves on `listener` until `shutdown` resolves. Health is NOT_SERVING until `load` has
-/// filled in the engines, then SERVING.
+/// filled in the models, then SERVING; calls left pending by an earlier process are then
+/// analysed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    max_concurrent: usize,
+    config: ServerConfig,
     load: impl FnOnce(Loaded) -> Result<(), String> + Send + 'static,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -207,22 +193,34 @@ pub async fn serve(
     health
         .set_service_status("", ServingStatus::NotServing)
         .await;
-    health
-        .set_not_serving::<TranscriptionServer<TranscriptionService>>()
-        .await;
-
+    if config.api_keys.is_open() {
+        tracing::warn!("no API keys configured: every caller is tenant \"default\"");
+    }
     let loaded = Loaded::default();
+    let slots = Slots::new(config.max_concurrent);
+    // Long-lived streams end when shutdown begins, so that it does not wait on them forever.
+    let (closing_tx, closing) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = closing_tx.send(true);
+    };
+    let calls = Arc::new(calls::CallQaService::new(
+        loaded.clone(),
+        slots.clone(),
+        config.store.clone(),
+        config.playbooks.clone(),
+        closing,
+    ));
     let loading = {
         let loaded = loaded.clone();
         let health = health.clone();
+        let calls = calls.clone();
         tokio::spawn(async move {
             match tokio::task::spawn_blocking(move || load(loaded)).await {
                 Ok(Ok(())) => {
                     health.set_service_status("", ServingStatus::Serving).await;
-                    health
-                        .set_serving::<TranscriptionServer<TranscriptionService>>()
-                        .await;
                     tracing::info!("models loaded; health is SERVING");
+                    calls.resume_pending().await;
                 }
                 Ok(Err(e)) => {
                     tracing::error!("models failed to load, health stays NOT_SERVING: {e}")
@@ -236,12 +234,25 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let service = TranscriptionServer::new(TranscriptionService::new(loaded, max_concurrent))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let keys = config.api_keys.clone();
+    let transcription = InterceptedService::new(
+        TranscriptionServer::new(transcription::TranscriptionService {
+            models: loaded,
+            slots,
+        })
+        .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        move |req| keys.check(req),
+    );
+    let keys = config.api_keys.clone();
+    let call_qa = InterceptedService::new(
+        CallQaServer::new(calls::Shared(calls)).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        move |req| keys.check(req),
+    );
     let result = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(service)
+        .add_service(transcription)
+        .add_service(call_qa)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,

@@ -132,6 +132,35 @@ pub struct CompetitorStat {
     pub answered: usize,
 }
 
+/// Filters and a page of `Store::list`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only calls that arrived before this one (the page cursor).
+    pub before_seq: Option<i64>,
+    pub rep_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub from_date: Option<NaiveDate>,
+    pub to_date: Option<NaiveDate>,
+    pub min_score: Option<f64>,
+    pub max_score: Option<f64>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalysisRow {
+    pub seq: i64,
+    pub call_id: String,
+    pub rep_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub call_date: NaiveDate,
+    pub duration_ms: u64,
+    pub playbook_revision: String,
+    pub coverage_percent: Option<f64>,
+    /// The mean of the dimension scores judged.
+    pub score: Option<f64>,
+    pub analysed_at: DateTime<Utc>,
+}
+
 pub trait Store: Send + Sync {
     /// Records an analysis (replacing an earlier one of the same call id: scores never count
     /// twice), runs coaching for the call's rep, and writes the events; all or nothing.
@@ -161,6 +190,31 @@ pub trait Store: Send + Sync {
 
     /// `month` is the first day of the month.
     fn month(&self, tenant: &str, month: NaiveDate) -> Result<MonthData, StoreError>;
+
+    /// The content hash and playbook revision of a call's stored analysis, if there is one.
+    fn identity(
+        &self,
+        tenant: &str,
+        call_id: &str,
+    ) -> Result<Option<(Option<String>, String)>, StoreError>;
+
+    /// A tenant's analysed calls, newest first.
+    fn list(&self, tenant: &str, query: &ListQuery) -> Result<Vec<AnalysisRow>, StoreError>;
+
+    /// Keeps an accepted request until its analysis is recorded (which removes it).
+    fn put_pending(
+        &self,
+        tenant: &str,
+        call_id: &str,
+        request: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every pending request: (tenant, call id, request), oldest first.
+    fn pending(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError>;
+
+    /// Forgets a pending request that cannot be analysed (it was answered with an error).
+    fn drop_pending(&self, tenant: &str, call_id: &str) -> Result<(), StoreError>;
 
     /// A tenant's events after the cursor `after_seq`, oldest first.
     fn events_after(

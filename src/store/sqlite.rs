@@ -2,8 +2,8 @@
 //! `user_version`.
 
 use super::{
-    Assignment, CompetitorStat, DimensionHistory, Event, MonthData, RepProfile, Store, StoreError,
-    Suspension, TrendPoint,
+    AnalysisRow, Assignment, CompetitorStat, DimensionHistory, Event, ListQuery, MonthData,
+    RepProfile, Store, StoreError, Suspension, TrendPoint,
 };
 use crate::analysis::Analysis;
 use crate::analysis::competitors::AgentResponse;
@@ -17,7 +17,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 /// Each entry upgrades the schema by one version; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     id TEXT PRIMARY KEY,
     created_at TEXT NOT NULL
@@ -123,7 +124,21 @@ CREATE TABLE events (
     created_at TEXT NOT NULL
 );
 CREATE INDEX events_by_tenant ON events (tenant, seq);
-"#];
+"#,
+    r#"
+-- Calls accepted but not yet analysed: the request is kept until its analysis is recorded, so
+-- that work cut short by a crash is done again at start.
+CREATE TABLE pending_calls (
+    tenant TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    request BLOB NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (tenant, call_id)
+);
+ALTER TABLE analyses ADD COLUMN content_hash TEXT;
+ALTER TABLE analyses ADD COLUMN score REAL;   -- mean of the dimension scores judged
+"#,
+];
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
@@ -402,7 +417,7 @@ fn write_call(
     let questions = &a.key_questions.questions;
     tx.execute(
         "INSERT INTO analyses (tenant, call_id, playbook, playbook_revision, coverage_percent,
-         analysis, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         analysis, created_at, content_hash, score) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             tenant,
             a.call_id,
@@ -410,8 +425,14 @@ fn write_call(
             a.playbook_revision,
             (!questions.is_empty() && !a.turns.is_empty()).then_some(a.key_questions.percent),
             serde_json::to_string(a)?,
-            ts(now)
+            ts(now),
+            a.content_hash,
+            overall_score(a)
         ],
+    )?;
+    tx.execute(
+        "DELETE FROM pending_calls WHERE tenant = ?1 AND call_id = ?2",
+        params![tenant, a.call_id],
     )?;
     for d in &a.scorecard.dimensions {
         tx.execute(
@@ -437,6 +458,17 @@ fn write_call(
         )?;
     }
     Ok(known.is_none())
+}
+
+/// The mean of the dimension scores the call was judged on.
+fn overall_score(a: &Analysis) -> Option<f64> {
+    let scores: Vec<f64> = a
+        .scorecard
+        .dimensions
+        .iter()
+        .filter_map(|d| d.score)
+        .collect();
+    (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
 }
 
 /// The events an analysis itself raises.
@@ -743,6 +775,105 @@ impl Store for SqliteStore {
                 assignments,
                 suspensions,
             })
+        })
+    }
+
+    fn identity(
+        &self,
+        tenant: &str,
+        call_id: &str,
+    ) -> Result<Option<(Option<String>, String)>, StoreError> {
+        self.with(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT content_hash, playbook_revision FROM analyses
+                     WHERE tenant = ?1 AND call_id = ?2",
+                    params![tenant, call_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?)
+        })
+    }
+
+    fn list(&self, tenant: &str, q: &ListQuery) -> Result<Vec<AnalysisRow>, StoreError> {
+        self.with(|conn| {
+            let rows = conn
+                .prepare(
+                    "SELECT c.seq, c.call_id, c.rep_id, c.customer_id, c.call_date, c.duration_ms,
+                     a.playbook_revision, a.coverage_percent, a.score, c.analysed_at
+                     FROM calls c JOIN analyses a USING (tenant, call_id)
+                     WHERE c.tenant = ?1 AND c.seq < ?2
+                     AND (?3 IS NULL OR c.rep_id = ?3) AND (?4 IS NULL OR c.customer_id = ?4)
+                     AND (?5 IS NULL OR c.call_date >= ?5) AND (?6 IS NULL OR c.call_date <= ?6)
+                     AND (?7 IS NULL OR a.score >= ?7) AND (?8 IS NULL OR a.score <= ?8)
+                     ORDER BY c.seq DESC LIMIT ?9",
+                )?
+                .query_map(
+                    params![
+                        tenant,
+                        q.before_seq.unwrap_or(i64::MAX),
+                        q.rep_id,
+                        q.customer_id,
+                        q.from_date.map(|d| d.to_string()),
+                        q.to_date.map(|d| d.to_string()),
+                        q.min_score,
+                        q.max_score,
+                        q.limit as i64
+                    ],
+                    |r| {
+                        Ok(AnalysisRow {
+                            seq: r.get(0)?,
+                            call_id: r.get(1)?,
+                            rep_id: r.get(2)?,
+                            customer_id: r.get(3)?,
+                            call_date: r.get::<_, String>(4)?.parse().unwrap_or_default(),
+                            duration_ms: r.get::<_, i64>(5)? as u64,
+                            playbook_revision: r.get(6)?,
+                            coverage_percent: r.get(7)?,
+                            score: r.get(8)?,
+                            analysed_at: parse_ts(r.get(9)?)?,
+                        })
+                    },
+                )?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn put_pending(
+        &self,
+        tenant: &str,
+        call_id: &str,
+        request: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO pending_calls (tenant, call_id, request, received_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![tenant, call_id, request, ts(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn pending(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        self.with(|conn| {
+            let rows = conn
+                .prepare("SELECT tenant, call_id, request FROM pending_calls ORDER BY received_at")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn drop_pending(&self, tenant: &str, call_id: &str) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.execute(
+                "DELETE FROM pending_calls WHERE tenant = ?1 AND call_id = ?2",
+                params![tenant, call_id],
+            )?;
+            Ok(())
         })
     }
 

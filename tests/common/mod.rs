@@ -125,3 +125,14 @@ pub fn wav_raw(
 pub fn speech(rel: &str) -> Vec<f32> {
     load_16k(&eval_dir().join(rel))
 }
+
+/// A service configuration on an in-memory store with the example playbook.
+pub fn server_config(max_concurrent: usize, keys: Option<&str>) -> callqa::server::ServerConfig {
+    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+    callqa::server::ServerConfig {
+        max_concurrent,
+        store: std::sync::Arc::new(callqa::store::SqliteStore::in_memory().unwrap()),
+        playbooks: std::sync::Arc::new(callqa::server::Playbooks::open(&examples).unwrap()),
+        api_keys: callqa::server::ApiKeys::parse(keys.unwrap_or_default()).unwrap(),
+    }
+}

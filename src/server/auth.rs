@@ -1,0 +1,102 @@
+//! API keys: `authorization: Bearer KEY` names the caller's tenant. With no keys configured the
+//! service runs open, as the single tenant `default` (a local set-up; the log says so).
+
+use std::collections::HashMap;
+use std::path::Path;
+use tonic::{Request, Status};
+
+/// The tenant a request acts for, put in its extensions by the interceptor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant(pub String);
+
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeys(HashMap<String, String>);
+
+impl ApiKeys {
+    /// Keys as `KEY=TENANT` pairs separated by commas or newlines; `#` starts a comment.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut keys = HashMap::new();
+        for (i, entry) in text
+            .split([',', '\n'])
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .enumerate()
+            .filter(|(_, l)| !l.is_empty())
+        {
+            let (key, tenant) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("API key entry {}: expected KEY=TENANT", i + 1))?;
+            let (key, tenant) = (key.trim(), tenant.trim());
+            if key.len() < 16 || tenant.is_empty() {
+                return Err(format!(
+                    "API key entry {}: keys need 16 characters or more, and a tenant",
+                    i + 1
+                ));
+            }
+            keys.insert(key.to_owned(), tenant.to_owned());
+        }
+        Ok(Self(keys))
+    }
+
+    /// The keys of a file (same format as `parse`) and of the `inline` list together.
+    pub fn load(file: Option<&Path>, inline: Option<&str>) -> Result<Self, String> {
+        let mut text = inline.unwrap_or_default().to_owned();
+        if let Some(path) = file {
+            let content =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            text.push('\n');
+            text.push_str(&content);
+        }
+        Self::parse(&text)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The interceptor: a request without a known key is UNAUTHENTICATED.
+    #[allow(clippy::result_large_err)] // tonic's interceptor signature
+    pub fn check(&self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        let tenant = if self.is_open() {
+            "default".to_owned()
+        } else {
+            let key = req
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| Status::unauthenticated("missing `authorization: Bearer KEY`"))?;
+            self.0
+                .get(key.trim())
+                .cloned()
+                .ok_or_else(|| Status::unauthenticated("unknown API key"))?
+        };
+        req.extensions_mut().insert(Tenant(tenant));
+        Ok(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_tenants_and_bad_entries_are_refused() {
+        let keys =
+            ApiKeys::parse("k-acme-0123456789=acme, # comment\nk-globex-012345678=globex").unwrap();
+        let mut req = Request::new(());
+        req.metadata_mut().insert(
+            "authorization",
+            "Bearer k-globex-012345678".parse().unwrap(),
+        );
+        let req = keys.check(req).unwrap();
+        assert_eq!(
+            req.extensions().get::<Tenant>(),
+            Some(&Tenant("globex".into()))
+        );
+        let err = keys.check(Request::new(())).unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        assert!(ApiKeys::parse("short=acme").is_err());
+        assert!(ApiKeys::parse("no-tenant-here-at-all").is_err());
+        assert!(ApiKeys::parse("").unwrap().is_open());
+    }
+}

@@ -1,0 +1,69 @@
+//! `callqa.v1.Transcription`: a recording in, role-attributed turns out.
+
+use super::{Loaded, ServiceError, Slots, convert};
+use crate::audio::StreamDecoder;
+use crate::audio::channels::Layout;
+use crate::pipeline::{CallOptions, CallTranscript};
+use crate::proto;
+use crate::proto::transcription_server::Transcription;
+use tonic::{Request, Response, Status};
+
+fn to_proto(t: CallTranscript) -> proto::TranscribeResponse {
+    let layout = match t.layout {
+        Layout::Mono => "mono",
+        Layout::Duplicated { .. } => "duplicated",
+        Layout::PerChannel { .. } => "per_channel",
+    };
+    proto::TranscribeResponse {
+        language: t.language,
+        duration_ms: t.duration_ms,
+        channels: t.channels as u32,
+        layout: layout.into(),
+        turns: t.turns.into_iter().map(convert::turn).collect(),
+    }
+}
+
+pub struct TranscriptionService {
+    pub(super) models: Loaded,
+    pub(super) slots: Slots,
+}
+
+impl TranscriptionService {
+    async fn transcribe(
+        &self,
+        req: proto::TranscribeRequest,
+    ) -> Result<proto::TranscribeResponse, ServiceError> {
+        let models = self.models.get()?;
+        let permit = self.slots.acquire()?;
+        let opts = CallOptions {
+            language: super::language(req.language),
+            channel_roles: req
+                .channel_roles
+                .iter()
+                .map(|&r| convert::role_from(r))
+                .collect(),
+            hotwords: req.hotwords,
+            ..CallOptions::default()
+        };
+        let audio = req.audio;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let decoder = StreamDecoder::from_bytes(audio)?;
+            Ok(to_proto(models.engines.transcribe(decoder, &opts)?))
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
+    }
+}
+
+#[tonic::async_trait]
+impl Transcription for TranscriptionService {
+    async fn transcribe(
+        &self,
+        request: Request<proto::TranscribeRequest>,
+    ) -> Result<Response<proto::TranscribeResponse>, Status> {
+        Ok(Response::new(
+            TranscriptionService::transcribe(self, request.into_inner()).await?,
+        ))
+    }
+}

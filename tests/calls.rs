@@ -1,0 +1,477 @@
+//! callqa.v1.CallQa on a real server on a loopback port, with the real models and a real store:
+//! AnalyzeCall, idempotency, GetAnalysis, ListAnalyses, GetRepProfile, WatchEvents with resume,
+//! TestPlaybook, API keys and tenants, overload, and a SIGKILL during work.
+
+mod common;
+
+use callqa::proto::call_qa_client::CallQaClient;
+use callqa::proto::{self, AnalyzeCallRequest};
+use std::io::BufRead;
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const ACME: &str = "k-acme-0123456789";
+const GLOBEX: &str = "k-globex-012345678";
+
+fn with_key<T>(key: &str, msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    req
+}
+
+async fn connect(addr: &str) -> Channel {
+    let url = format!("http://{addr}");
+    for _ in 0..500 {
+        if let Ok(c) = Channel::from_shared(url.clone()).unwrap().connect().await {
+            return c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no server at {addr}");
+}
+
+/// A stereo call of real Mandarin speech: the agent on channel 0, the customer on 1.
+fn stereo_call() -> Vec<u8> {
+    let agent = common::speech("asr/zh/wenet/aishell-BAC009S0724W0121.wav");
+    let customer = common::speech("asr/zh/fireredasr/BAC009S0764W0121.wav");
+    let mut left = agent.clone();
+    left.extend(vec![0.0; 8_000 + customer.len()]);
+    let mut right = vec![0.0; agent.len() + 8_000];
+    right.extend(&customer);
+    common::wav_pcm16(&[left, right], 16_000)
+}
+
+fn request(audio: Vec<u8>, call_id: &str, rep: &str) -> AnalyzeCallRequest {
+    AnalyzeCallRequest {
+        audio,
+        call_id: call_id.into(),
+        rep_id: rep.into(),
+        customer_id: "cust-1".into(),
+        language: proto::Language::Zh as i32,
+        playbook: "playbook".into(),
+        call_date: "2026-11-26".into(),
+        ..Default::default()
+    }
+}
+
+/// Waits until the server's models are loaded (health SERVING).
+async fn serving(channel: Channel) {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mut health = HealthClient::new(channel);
+    for _ in 0..600 {
+        let status = health
+            .check(HealthCheckRequest::default())
+            .await
+            .map(|r| r.into_inner().status);
+        if status.is_ok_and(|s| s == 1) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("never SERVING");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_analysed_stored_and_watched_per_tenant() {
+    let dir = common::model_dir();
+    let (listener, addr) = callqa::server::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let keys = format!("{ACME}=acme,{GLOBEX}=globex");
+    let config = common::server_config(1, Some(&keys));
+    let load = move |loaded: callqa::server::Loaded| {
+        let engines = callqa::engines::pipeline(
+            &dir,
+            &callqa::engines::WhisperChoice::parse("base"),
+            &callqa::asr::pool::PoolConfig::for_cores(2),
+        )?;
+        loaded.set(callqa::server::Models::new(engines, move || {
+            callqa::engines::Analyser::new(&dir).map_err(|e| e.to_string())
+        }));
+        Ok(())
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(callqa::server::serve(listener, config, load, async {
+        stop_rx.await.ok();
+    }));
+    let channel = connect(&addr.to_string()).await;
+    serving(channel.clone()).await;
+    let mut client = CallQaClient::new(channel).max_decoding_message_size(64 << 20);
+    let audio = stereo_call();
+
+    // No key, a wrong key: UNAUTHENTICATED.
+    let e = client
+        .analyze_call(request(audio.clone(), "c-1", "rep-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let e = client
+        .analyze_call(with_key(
+            "k-nobody-0123456789",
+            request(audio.clone(), "c-1", "rep-1"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+
+    // A real call: analysed, stored, and answered with the whole Analysis.
+    let a = client
+        .analyze_call(with_key(ACME, request(audio.clone(), "c-1", "rep-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (a.call_id.as_str(), a.rep_id.as_deref()),
+        ("c-1", Some("rep-1"))
+    );
+    assert_eq!(a.turns.len(), 2, "{:?}", a.turns);
+    assert_eq!(a.turns[0].role, proto::Role::Agent as i32);
+    assert!(a.turns[0].prosody.is_some());
+    assert!(a.playbook_revision.starts_with("sha256:"));
+    assert_eq!(a.scorecard.as_ref().unwrap().dimensions.len(), 6);
+    assert_eq!(a.content_hash.as_ref().map(String::len), Some(64));
+
+    // Idempotent on the call id: the same audio is answered from the store.
+    let again = client
+        .analyze_call(with_key(ACME, request(audio.clone(), "c-1", "rep-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again, a);
+    let got = client
+        .get_analysis(with_key(
+            ACME,
+            proto::GetAnalysisRequest {
+                call_id: "c-1".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, a);
+    // Another tenant does not see it.
+    let e = client
+        .get_analysis(with_key(
+            GLOBEX,
+            proto::GetAnalysisRequest {
+                call_id: "c-1".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    // A second call, then the list, newest first, in pages of one.
+    client
+        .analyze_call(with_key(ACME, request(audio.clone(), "c-2", "rep-2")))
+        .await
+        .unwrap();
+    let page = client
+        .list_analyses(with_key(
+            ACME,
+            proto::ListAnalysesRequest {
+                page_size: 1,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.analyses[0].call_id, "c-2");
+    let next = client
+        .list_analyses(with_key(
+            ACME,
+            proto::ListAnalysesRequest {
+                page_size: 1,
+                page_token: page.next_page_token,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next.analyses[0].call_id, "c-1");
+    assert!(next.next_page_token.is_empty());
+    let by_rep = client
+        .list_analyses(with_key(
+            ACME,
+            proto::ListAnalysesRequest {
+                rep_id: "rep-1".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_rep.analyses.len(), 1);
+    let profile = client
+        .get_rep_profile(with_key(
+            ACME,
+            proto::GetRepProfileRequest {
+                rep_id: "rep-1".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((profile.calls, profile.dimensions.len()), (1, 6));
+
+    // Events: all of them from the start, then resumed after the first with no gap and no
+    // duplicate.
+    let mut stream = client
+        .watch_events(with_key(ACME, proto::WatchEventsRequest { after_seq: 0 }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = Vec::new();
+    while seen
+        .iter()
+        .filter(|e: &&proto::Event| e.kind == "analysis.completed")
+        .count()
+        < 2
+    {
+        seen.push(stream.next().await.unwrap().unwrap());
+    }
+    drop(stream);
+    assert_eq!(
+        seen.iter()
+            .filter(|e| e.kind == "analysis.completed")
+            .count(),
+        2,
+        "the idempotent repeat wrote no event"
+    );
+    let mut resumed = client
+        .watch_events(with_key(
+            ACME,
+            proto::WatchEventsRequest {
+                after_seq: seen[0].seq,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    for expected in &seen[1..] {
+        assert_eq!(&resumed.next().await.unwrap().unwrap(), expected);
+    }
+    let payload = seen[0].payload.as_ref().unwrap();
+    assert!(payload.fields.contains_key("call_id"));
+    // A new event reaches a live watcher.
+    client
+        .analyze_call(with_key(ACME, request(audio.clone(), "c-3", "rep-1")))
+        .await
+        .unwrap();
+    let live = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let e = resumed.next().await.unwrap().unwrap();
+            if e.kind == "analysis.completed" {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the live event arrived");
+    assert!(live.seq > seen.last().unwrap().seq);
+    // Globex sees none of acme's events.
+    let mut theirs = client
+        .watch_events(with_key(GLOBEX, proto::WatchEventsRequest { after_seq: 0 }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(1500), theirs.next())
+            .await
+            .is_err(),
+        "no events for globex"
+    );
+
+    // TestPlaybook over the example transcript.
+    let turns: Vec<proto::TranscriptTurn> =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/call.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                proto::TranscriptTurn {
+                    role: if v["role"] == "agent" {
+                        proto::Role::Agent
+                    } else {
+                        proto::Role::Customer
+                    } as i32,
+                    start_ms: v["start_ms"].as_u64().unwrap(),
+                    end_ms: v["end_ms"].as_u64().unwrap(),
+                    text: v["text"].as_str().unwrap().into(),
+                }
+            })
+            .collect();
+    let tested = client
+        .test_playbook(with_key(
+            GLOBEX,
+            proto::TestPlaybookRequest {
+                playbook: "playbook".into(),
+                turns,
+                call_date: "2026-11-26".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(tested.competitor_mentions[0].how, "pinyin");
+    assert_eq!(
+        tested.summary.unwrap().commitments[0].due.as_deref(),
+        Some("2026-12-02")
+    );
+
+    // Bad requests: bad audio, an unknown playbook, a bad playbook text.
+    let e = client
+        .analyze_call(with_key(
+            ACME,
+            request(b"not audio at all".repeat(20), "c-bad", "rep-1"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let mut unknown = request(audio.clone(), "c-4", "rep-1");
+    unknown.playbook = "no-such-playbook".into();
+    let e = client
+        .analyze_call(with_key(ACME, unknown))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = client
+        .test_playbook(with_key(
+            ACME,
+            proto::TestPlaybookRequest {
+                playbook_toml: "name = \"x\"\nsurprise = 1\n".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("surprise"), "{e:?}");
+
+    // Overload: one call at a time; a second at once is RESOURCE_EXHAUSTED, not queued.
+    let long = std::fs::read(
+        common::eval_dir()
+            .join("transcripts/en_vcon_tadhack_synthetic/09e8fdbd-14d9-4cf9-a702-2893b7d2edd3.mp3"),
+    )
+    .unwrap();
+    let mut first_client = client.clone();
+    let mut slow = request(long.clone(), "c-long", "rep-1");
+    slow.language = proto::Language::En as i32;
+    let first = tokio::spawn(async move { first_client.analyze_call(with_key(ACME, slow)).await });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut second = request(long, "c-long-2", "rep-1");
+    second.language = proto::Language::En as i32;
+    let e = client
+        .analyze_call(with_key(ACME, second))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    first.await.unwrap().unwrap();
+
+    stop_tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_cut_short_by_sigkill_is_analysed_after_restart() {
+    common::model_dir();
+    let dir = std::env::temp_dir().join(format!("callqa-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("store.db");
+    let start = || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_callqa"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env("CALLQA_STORE", &db)
+            .env(
+                "CALLQA_PLAYBOOKS",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/examples"),
+            )
+            .env("CALLQA_API_KEYS", format!("{ACME}=acme"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let addr = stdout
+            .lines()
+            .map(Result::unwrap)
+            .find_map(|l| {
+                l.strip_prefix("callqa listening on ")
+                    .map(|r| r.split(' ').next().unwrap().to_owned())
+            })
+            .expect("the listening line");
+        (child, addr)
+    };
+    let (mut child, addr) = start();
+    let channel = connect(&addr).await;
+    serving(channel.clone()).await;
+    let mut client = CallQaClient::new(channel);
+    let long = std::fs::read(
+        common::eval_dir()
+            .join("transcripts/en_vcon_tadhack_synthetic/09e8fdbd-14d9-4cf9-a702-2893b7d2edd3.mp3"),
+    )
+    .unwrap();
+    let mut req = request(long, "c-crash", "rep-1");
+    req.language = proto::Language::En as i32;
+    let pending = tokio::spawn(async move { client.analyze_call(with_key(ACME, req)).await });
+    // Once the call is accepted (durably pending), kill the server mid-analysis.
+    let accepted = || {
+        rusqlite::Connection::open(&db)
+            .and_then(|c| {
+                c.query_row("SELECT COUNT(*) FROM pending_calls", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .unwrap_or(0)
+            > 0
+    };
+    let t0 = std::time::Instant::now();
+    while !accepted() {
+        assert!(t0.elapsed().as_secs() < 60, "never accepted");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        pending.await.unwrap().is_err(),
+        "the client saw the server die"
+    );
+
+    // Restarted on the same store, the service finishes the call by itself.
+    let (mut child, addr) = start();
+    let mut client = CallQaClient::new(connect(&addr).await);
+    let t0 = std::time::Instant::now();
+    let analysis = loop {
+        match client
+            .get_analysis(with_key(
+                ACME,
+                proto::GetAnalysisRequest {
+                    call_id: "c-crash".into(),
+                },
+            ))
+            .await
+        {
+            Ok(a) => break a.into_inner(),
+            Err(e) if e.code() == Code::NotFound && t0.elapsed().as_secs() < 120 => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert_eq!(analysis.language, "en");
+    assert!(!analysis.turns.is_empty());
+    let left: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM pending_calls", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
