@@ -507,17 +507,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(n) => bail!("--agent-channel {n}: a stereo call has channels 0 and 1"),
                 None => Vec::new(),
             };
-            // Competitor names and aliases prime Whisper to spell them right.
-            let hotwords = p
-                .competitors
-                .iter()
-                .flat_map(|c| std::iter::once(&c.name).chain(&c.aliases))
-                .cloned()
-                .collect();
             let opts = CallOptions {
                 language,
                 channel_roles,
-                hotwords,
+                // Competitor names and aliases prime Whisper to spell them right.
+                hotwords: p.hotwords(),
                 ..CallOptions::default()
             };
             let shown = file.display();

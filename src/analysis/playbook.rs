@@ -268,6 +268,17 @@ fn competitor_handling() -> String {
     "competitor_handling".into()
 }
 
+impl Playbook {
+    /// Words Whisper should expect: every competitor's name and aliases.
+    pub fn hotwords(&self) -> Vec<String> {
+        self.competitors
+            .iter()
+            .flat_map(|c| std::iter::once(&c.name).chain(&c.aliases))
+            .cloned()
+            .collect()
+    }
+}
+
 /// A playbook problem, naming the field.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("playbook {source_name}: {field}: {message}")]

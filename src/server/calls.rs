@@ -89,13 +89,6 @@ impl CallQaService {
         let result = blocking(move || {
             let _permit = permit;
             let content_hash = hex::encode(Sha256::digest(&req.audio));
-            // Competitor names prime Whisper to spell them right.
-            let hotwords = playbook
-                .competitors
-                .iter()
-                .flat_map(|c| std::iter::once(&c.name).chain(&c.aliases))
-                .cloned()
-                .collect();
             let opts = CallOptions {
                 language: language(req.language),
                 channel_roles: req
@@ -103,7 +96,8 @@ impl CallQaService {
                     .iter()
                     .map(|&r| convert::role_from(r))
                     .collect(),
-                hotwords,
+                // Competitor names prime Whisper to spell them right.
+                hotwords: playbook.hotwords(),
                 ..CallOptions::default()
             };
             let transcript = models

@@ -349,56 +349,42 @@ fn write_call(
             |r| r.get(0),
         )
         .optional()?;
-    match known {
-        Some(_) => {
-            for table in [
-                "turns",
-                "analyses",
-                "dimension_scores",
-                "competitor_mentions",
-            ] {
-                tx.execute(
-                    &format!("DELETE FROM {table} WHERE tenant = ?1 AND call_id = ?2"),
-                    params![tenant, a.call_id],
-                )?;
-            }
+    if known.is_some() {
+        for table in [
+            "turns",
+            "analyses",
+            "dimension_scores",
+            "competitor_mentions",
+        ] {
             tx.execute(
-                "UPDATE calls SET rep_id = ?3, customer_id = ?4, call_date = ?5, language = ?6,
-                 duration_ms = ?7, competitor_raised = ?8, analyses = analyses + 1, analysed_at = ?9
-                 WHERE tenant = ?1 AND call_id = ?2",
-                params![
-                    tenant,
-                    a.call_id,
-                    a.rep_id,
-                    a.customer_id,
-                    a.call_date.to_string(),
-                    a.language,
-                    a.duration_ms as i64,
-                    competitor_raised,
-                    ts(now)
-                ],
-            )?;
-        }
-        None => {
-            tx.execute(
-                "INSERT INTO calls (tenant, call_id, seq, rep_id, customer_id, call_date, language,
-                 duration_ms, competitor_raised, analyses, received_at, analysed_at)
-                 VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM calls WHERE tenant = ?1),
-                 ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
-                params![
-                    tenant,
-                    a.call_id,
-                    a.rep_id,
-                    a.customer_id,
-                    a.call_date.to_string(),
-                    a.language,
-                    a.duration_ms as i64,
-                    competitor_raised,
-                    ts(now)
-                ],
+                &format!("DELETE FROM {table} WHERE tenant = ?1 AND call_id = ?2"),
+                params![tenant, a.call_id],
             )?;
         }
     }
+    // A new call takes the next seq; a known one keeps its seq and counts one more analysis.
+    tx.execute(
+        "INSERT INTO calls (tenant, call_id, seq, rep_id, customer_id, call_date, language,
+         duration_ms, competitor_raised, analyses, received_at, analysed_at)
+         VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM calls WHERE tenant = ?1),
+         ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)
+         ON CONFLICT (tenant, call_id) DO UPDATE SET rep_id = excluded.rep_id,
+         customer_id = excluded.customer_id, call_date = excluded.call_date,
+         language = excluded.language, duration_ms = excluded.duration_ms,
+         competitor_raised = excluded.competitor_raised, analyses = calls.analyses + 1,
+         analysed_at = excluded.analysed_at",
+        params![
+            tenant,
+            a.call_id,
+            a.rep_id,
+            a.customer_id,
+            a.call_date.to_string(),
+            a.language,
+            a.duration_ms as i64,
+            competitor_raised,
+            ts(now)
+        ],
+    )?;
     for (i, t) in a.turns.iter().enumerate() {
         tx.execute(
             "INSERT INTO turns (tenant, call_id, turn, role, start_ms, end_ms, text)
