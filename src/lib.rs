@@ -9,6 +9,7 @@ pub mod asr;
 pub mod audio;
 pub mod bench;
 pub mod coaching;
+pub mod delivery;
 pub mod engines;
 pub mod eval;
 pub mod models;

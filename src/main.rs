@@ -130,8 +130,11 @@ enum Command {
         #[command(subcommand)]
         what: CoachingWhat,
     },
-    /// The events outbox, oldest first.
+    /// The events outbox, oldest first; or the webhook deliveries that failed.
+    #[command(args_conflicts_with_subcommands = true)]
     Events {
+        #[command(subcommand)]
+        what: Option<EventsWhat>,
         /// Only events after this sequence number (the cursor).
         #[arg(long, default_value_t = 0)]
         after: i64,
@@ -158,6 +161,13 @@ enum Command {
         /// API keys inline, `KEY=TENANT,KEY=TENANT` (added to the file's).
         #[arg(long, env = "CALLQA_API_KEYS", hide_env_values = true)]
         api_keys: Option<String>,
+        /// Webhook endpoints, `TENANT URL SECRET` per line: each tenant's events are POSTed
+        /// there, signed with HMAC-SHA256.
+        #[arg(long, env = "CALLQA_WEBHOOKS_FILE")]
+        webhooks_file: Option<PathBuf>,
+        /// Webhook endpoints inline, `TENANT URL SECRET;…` (added to the file's).
+        #[arg(long, env = "CALLQA_WEBHOOKS", hide_env_values = true)]
+        webhooks: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -344,6 +354,21 @@ enum ReportWhat {
         month: String,
         #[arg(long, default_value = "report.html")]
         out: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsWhat {
+    /// Webhook deliveries that failed every attempt (or wait to be replayed).
+    Failed {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Send failed deliveries again (one by its id, or all): the running service picks them up.
+    Replay {
+        id: Option<i64>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -765,6 +790,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Events {
+            what: Some(EventsWhat::Failed { store }),
+            ..
+        } => {
+            for f in store.open()?.webhook_failures(&store.tenant)? {
+                println!("{}", serde_json::to_string(&f)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events {
+            what: Some(EventsWhat::Replay { id, store }),
+            ..
+        } => {
+            let n = store.open()?.replay_webhooks(&store.tenant, id)?;
+            eprintln!("{n} deliveries marked for replay");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events {
+            what: None,
             after,
             limit,
             store,
@@ -780,8 +823,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             playbooks,
             api_keys_file,
             api_keys,
+            webhooks_file,
+            webhooks,
             store,
         } => {
+            let mut hooks = webhooks.unwrap_or_default();
+            if let Some(path) = &webhooks_file {
+                hooks.push('\n');
+                hooks.push_str(
+                    &std::fs::read_to_string(path)
+                        .with_context(|| format!("{}", path.display()))?,
+                );
+            }
             let config = callqa::server::ServerConfig {
                 max_concurrent,
                 store: std::sync::Arc::new(store.open()?),
@@ -793,6 +846,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     api_keys.as_deref(),
                 )
                 .map_err(anyhow::Error::msg)?,
+                webhooks: callqa::delivery::Endpoint::parse_list(&hooks)
+                    .map_err(anyhow::Error::msg)?,
             };
             println!("store: {}", store.store.display());
             serve(dir, addr, config, whisper(None), pool)

@@ -73,6 +73,11 @@ impl CallQaService {
         }
     }
 
+    /// Notified whenever this service writes events.
+    pub fn new_events(&self) -> Arc<Notify> {
+        self.new_events.clone()
+    }
+
     /// Transcribes, analyses and records one accepted request (already in the pending table).
     async fn run(
         &self,

@@ -178,6 +178,8 @@ pub struct ServerConfig {
     pub store: Arc<dyn Store>,
     pub playbooks: Arc<Playbooks>,
     pub api_keys: ApiKeys,
+    /// Where each tenant's events are POSTed.
+    pub webhooks: Vec<crate::delivery::Endpoint>,
 }
 
 /// Serves on `listener` until `shutdown` resolves. Health is NOT_SERVING until `load` has
@@ -211,6 +213,15 @@ pub async fn serve(
         config.playbooks.clone(),
         closing,
     ));
+    for endpoint in config.webhooks {
+        tracing::info!(tenant = %endpoint.tenant, url = %endpoint.url, "delivering events");
+        tokio::spawn(crate::delivery::run_endpoint(
+            config.store.clone(),
+            endpoint,
+            crate::delivery::Retry::default(),
+            calls.new_events(),
+        ));
+    }
     let loading = {
         let loaded = loaded.clone();
         let health = health.clone();

@@ -132,6 +132,20 @@ pub struct CompetitorStat {
     pub answered: usize,
 }
 
+/// A webhook delivery that failed every attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookFailure {
+    pub id: i64,
+    pub endpoint: String,
+    pub event_seq: i64,
+    pub event_id: String,
+    pub kind: String,
+    pub last_error: String,
+    pub failed_at: DateTime<Utc>,
+    /// `failed`, or `replay` (to be sent again).
+    pub status: String,
+}
+
 /// Filters and a page of `Store::list`.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -215,6 +229,30 @@ pub trait Store: Send + Sync {
 
     /// Forgets a pending request that cannot be analysed (it was answered with an error).
     fn drop_pending(&self, tenant: &str, call_id: &str) -> Result<(), StoreError>;
+
+    /// Where a webhook endpoint is in a tenant's events (0: nothing sent yet).
+    fn webhook_cursor(&self, endpoint: &str, tenant: &str) -> Result<i64, StoreError>;
+    fn set_webhook_cursor(&self, endpoint: &str, tenant: &str, seq: i64) -> Result<(), StoreError>;
+    /// An event that failed every attempt to an endpoint.
+    fn webhook_failed(
+        &self,
+        endpoint: &str,
+        tenant: &str,
+        event: &Event,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// The failed deliveries not yet delivered, oldest first.
+    fn webhook_failures(&self, tenant: &str) -> Result<Vec<WebhookFailure>, StoreError>;
+    /// Marks failed deliveries (one, or all of the tenant's) to be sent again; returns how many.
+    fn replay_webhooks(&self, tenant: &str, id: Option<i64>) -> Result<usize, StoreError>;
+    /// The deliveries marked for replay to an endpoint: (failure id, event).
+    fn webhook_replays(
+        &self,
+        endpoint: &str,
+        tenant: &str,
+    ) -> Result<Vec<(i64, Event)>, StoreError>;
+    /// The outcome of a replay: delivered, or failed again with this error.
+    fn webhook_replayed(&self, id: i64, error: Option<&str>) -> Result<(), StoreError>;
 
     /// A tenant's events after the cursor `after_seq`, oldest first.
     fn events_after(

@@ -3,7 +3,7 @@
 
 use super::{
     AnalysisRow, Assignment, CompetitorStat, DimensionHistory, Event, ListQuery, MonthData,
-    RepProfile, Store, StoreError, Suspension, TrendPoint,
+    RepProfile, Store, StoreError, Suspension, TrendPoint, WebhookFailure,
 };
 use crate::analysis::Analysis;
 use crate::analysis::competitors::AgentResponse;
@@ -137,6 +137,25 @@ CREATE TABLE pending_calls (
 );
 ALTER TABLE analyses ADD COLUMN content_hash TEXT;
 ALTER TABLE analyses ADD COLUMN score REAL;   -- mean of the dimension scores judged
+"#,
+    r#"
+-- Webhook delivery: each endpoint's position in each tenant's events, and the events that
+-- failed every attempt (status failed), are to be sent again (replay), or were (delivered).
+CREATE TABLE webhook_cursors (
+    endpoint TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (endpoint, tenant)
+);
+CREATE TABLE webhook_failures (
+    id INTEGER PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    event_seq INTEGER NOT NULL REFERENCES events(seq),
+    last_error TEXT NOT NULL,
+    failed_at TEXT NOT NULL,
+    status TEXT NOT NULL
+);
 "#,
 ];
 
@@ -863,6 +882,120 @@ impl Store for SqliteStore {
         })
     }
 
+    fn webhook_cursor(&self, endpoint: &str, tenant: &str) -> Result<i64, StoreError> {
+        self.with(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT last_seq FROM webhook_cursors WHERE endpoint = ?1 AND tenant = ?2",
+                    params![endpoint, tenant],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0))
+        })
+    }
+
+    fn set_webhook_cursor(&self, endpoint: &str, tenant: &str, seq: i64) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.execute(
+                "INSERT INTO webhook_cursors (endpoint, tenant, last_seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (endpoint, tenant) DO UPDATE SET last_seq = excluded.last_seq",
+                params![endpoint, tenant, seq],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn webhook_failed(
+        &self,
+        endpoint: &str,
+        tenant: &str,
+        event: &Event,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.with(|conn| {
+            conn.execute(
+                "INSERT INTO webhook_failures (endpoint, tenant, event_seq, last_error, failed_at,
+                 status) VALUES (?1, ?2, ?3, ?4, ?5, 'failed')",
+                params![endpoint, tenant, event.seq, error, ts(Utc::now())],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn webhook_failures(&self, tenant: &str) -> Result<Vec<WebhookFailure>, StoreError> {
+        self.with(|conn| {
+            let rows = conn
+                .prepare(
+                    "SELECT f.id, f.endpoint, e.seq, e.id, e.kind, f.last_error, f.failed_at,
+                     f.status FROM webhook_failures f JOIN events e ON e.seq = f.event_seq
+                     WHERE f.tenant = ?1 AND f.status != 'delivered' ORDER BY f.id",
+                )?
+                .query_map(params![tenant], |r| {
+                    Ok(WebhookFailure {
+                        id: r.get(0)?,
+                        endpoint: r.get(1)?,
+                        event_seq: r.get(2)?,
+                        event_id: r.get(3)?,
+                        kind: r.get(4)?,
+                        last_error: r.get(5)?,
+                        failed_at: parse_ts(r.get(6)?)?,
+                        status: r.get(7)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn replay_webhooks(&self, tenant: &str, id: Option<i64>) -> Result<usize, StoreError> {
+        self.with(|conn| {
+            Ok(conn.execute(
+                "UPDATE webhook_failures SET status = 'replay'
+                 WHERE tenant = ?1 AND status = 'failed' AND (?2 IS NULL OR id = ?2)",
+                params![tenant, id],
+            )?)
+        })
+    }
+
+    fn webhook_replays(
+        &self,
+        endpoint: &str,
+        tenant: &str,
+    ) -> Result<Vec<(i64, Event)>, StoreError> {
+        self.with(|conn| {
+            let rows = conn
+                .prepare(
+                    "SELECT f.id, e.seq, e.id, e.tenant, e.kind, e.payload, e.created_at
+                     FROM webhook_failures f JOIN events e ON e.seq = f.event_seq
+                     WHERE f.endpoint = ?1 AND f.tenant = ?2 AND f.status = 'replay'
+                     ORDER BY f.id",
+                )?
+                .query_map(params![endpoint, tenant], |r| {
+                    Ok((r.get(0)?, event_row(r, 1)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn webhook_replayed(&self, id: i64, error: Option<&str>) -> Result<(), StoreError> {
+        self.with(|conn| {
+            match error {
+                None => conn.execute(
+                    "UPDATE webhook_failures SET status = 'delivered' WHERE id = ?1",
+                    params![id],
+                )?,
+                Some(e) => conn.execute(
+                    "UPDATE webhook_failures SET status = 'failed', last_error = ?2, failed_at = ?3
+                     WHERE id = ?1",
+                    params![id, e, ts(Utc::now())],
+                )?,
+            };
+            Ok(())
+        })
+    }
+
     fn events_after(
         &self,
         tenant: &str,
@@ -876,25 +1009,26 @@ impl Store for SqliteStore {
                      WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                 )?
                 .query_map(params![tenant, after_seq, limit as i64], |r| {
-                    Ok(Event {
-                        seq: r.get(0)?,
-                        id: r.get(1)?,
-                        tenant: r.get(2)?,
-                        kind: r.get(3)?,
-                        payload: serde_json::from_str(&r.get::<_, String>(4)?).map_err(|e| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                4,
-                                rusqlite::types::Type::Text,
-                                e.into(),
-                            )
-                        })?,
-                        created_at: parse_ts(r.get(5)?)?,
-                    })
+                    event_row(r, 0)
                 })?
                 .collect::<Result<_, _>>()?;
             Ok(events)
         })
     }
+}
+
+/// An event from columns seq, id, tenant, kind, payload, created_at starting at `at`.
+fn event_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Event> {
+    Ok(Event {
+        seq: r.get(at)?,
+        id: r.get(at + 1)?,
+        tenant: r.get(at + 2)?,
+        kind: r.get(at + 3)?,
+        payload: serde_json::from_str(&r.get::<_, String>(at + 4)?).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(at + 4, rusqlite::types::Type::Text, e.into())
+        })?,
+        created_at: parse_ts(r.get(at + 5)?)?,
+    })
 }
 
 fn end_suspension(

@@ -134,5 +134,6 @@ pub fn server_config(max_concurrent: usize, keys: Option<&str>) -> callqa::serve
         store: std::sync::Arc::new(callqa::store::SqliteStore::in_memory().unwrap()),
         playbooks: std::sync::Arc::new(callqa::server::Playbooks::open(&examples).unwrap()),
         api_keys: callqa::server::ApiKeys::parse(keys.unwrap_or_default()).unwrap(),
+        webhooks: Vec::new(),
     }
 }
