@@ -9,12 +9,12 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_NEEDS      := cmake:cmake g++:g++ python3:python3 pip3:python3-pip
 APT_TEST_NEEDS := chromium:chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei
 
-.PHONY: run test setup apt-deps apt-test-deps build models lint fmt clean-models
+.PHONY: run test setup apt-deps apt-test-deps client-venv build models lint fmt clean-models
 
 run: models
 	$(BIN) serve
 
-test: models apt-test-deps lint
+test: models apt-test-deps client-venv lint
 	$(CARGO) test --release --locked
 
 setup: models
@@ -37,6 +37,13 @@ apt-deps:
 
 apt-test-deps:
 	$(call apt_install,$(APT_TEST_NEEDS))
+
+# A Python gRPC client for the tests (grpcio + reflection), pinned; made once.
+CLIENT_VENV := target/client-venv
+client-venv: apt-deps
+	@$(CLIENT_VENV)/bin/python -c "import grpc, grpc_reflection" 2>/dev/null || { \
+	  python3 -m venv $(CLIENT_VENV) && \
+	  $(CLIENT_VENV)/bin/pip install -q --only-binary=:all: -r tests/client/requirements.txt; }
 
 build: apt-deps
 	$(CARGO) build --release --locked

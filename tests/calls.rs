@@ -73,14 +73,20 @@ async fn serving(channel: Channel) {
     panic!("never SERVING");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_are_analysed_stored_and_watched_per_tenant() {
+/// A real server on a loopback port with the real models and the acme and globex keys.
+async fn start_server(
+    max_concurrent: usize,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), Box<dyn std::error::Error + Send + Sync>>>,
+) {
     let dir = common::model_dir();
     let (listener, addr) = callqa::server::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
     let keys = format!("{ACME}=acme,{GLOBEX}=globex");
-    let config = common::server_config(1, Some(&keys));
+    let config = common::server_config(max_concurrent, Some(&keys));
     let load = move |loaded: callqa::server::Loaded| {
         let engines = callqa::engines::pipeline(
             &dir,
@@ -96,8 +102,15 @@ async fn calls_are_analysed_stored_and_watched_per_tenant() {
     let server = tokio::spawn(callqa::server::serve(listener, config, load, async {
         stop_rx.await.ok();
     }));
-    let channel = connect(&addr.to_string()).await;
-    serving(channel.clone()).await;
+    let addr = addr.to_string();
+    serving(connect(&addr).await).await;
+    (addr, stop_tx, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_analysed_stored_and_watched_per_tenant() {
+    let (addr, stop_tx, server) = start_server(1).await;
+    let channel = connect(&addr).await;
     let mut client = CallQaClient::new(channel).max_decoding_message_size(64 << 20);
     let audio = stereo_call();
 
@@ -474,4 +487,56 @@ async fn a_call_cut_short_by_sigkill_is_analysed_after_restart() {
     child.kill().unwrap();
     child.wait().unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Python's grpcio, with no callqa code: it finds the services by reflection, checks health and
+/// runs AnalyzeCall (tests/client/reflect_client.py, in the venv `make test` sets up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_grpcio_client_discovers_and_calls_the_service() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let python = format!("{root}/target/client-venv/bin/python");
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "{python} is missing: run `make test` (it makes the client venv)"
+    );
+    let (addr, stop_tx, server) = start_server(2).await;
+    let audio = common::eval_dir().join("asr/en/whisper/jfk.flac");
+    let client = format!("{root}/tests/client/reflect_client.py");
+    let (a, p) = (addr.clone(), python.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(p)
+            .arg(client)
+            .args([a.as_str(), ACME])
+            .arg(&audio)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services: Vec<&str> = v["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    for s in [
+        "callqa.v1.CallQa",
+        "callqa.v1.Transcription",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(services.contains(&s), "{s} in {services:?}");
+    }
+    assert_eq!(v["health"], 1, "SERVING");
+    assert_eq!(v["call_id"], "py-1");
+    assert!(v["turns"].as_u64().unwrap() >= 1);
+    assert_eq!(v["dimensions"], 6);
+    assert_eq!(v["without_key_unauthenticated"], true);
+    stop_tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }
