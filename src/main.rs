@@ -168,6 +168,9 @@ enum Command {
         /// Webhook endpoints inline, `TENANT URL SECRET;…` (added to the file's).
         #[arg(long, env = "CALLQA_WEBHOOKS", hide_env_values = true)]
         webhooks: Option<String>,
+        /// On SIGTERM, how long calls in progress may take to finish before the process exits.
+        #[arg(long, env = "CALLQA_DRAIN_SECONDS", default_value_t = 30)]
+        drain_seconds: u64,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -543,9 +546,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let decoder = StreamDecoder::from_file(&file).with_context(|| format!("{shown}"))?;
             let engines =
                 engines::pipeline(&dir, &whisper(None), &pool).map_err(anyhow::Error::msg)?;
+            let started = std::time::Instant::now();
             let transcript = engines
                 .transcribe(decoder, &opts)
                 .with_context(|| format!("{shown}"))?;
+            let transcription_ms = started.elapsed().as_millis() as u64;
             let note = match (transcript.turns.is_empty(), transcript.speech_ms) {
                 (false, _) => None,
                 (true, 0) => Some("no speech was found in the recording".to_owned()),
@@ -565,6 +570,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 content_hash: Some(hex::encode(sha2::Sha256::digest(
                     std::fs::read(&file).with_context(|| format!("{shown}"))?,
                 ))),
+                transcription_ms: Some(transcription_ms),
             };
             let out = Analyser::new(&dir)?.run(&p, info, transcript.turns)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -825,6 +831,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             api_keys,
             webhooks_file,
             webhooks,
+            drain_seconds,
             store,
         } => {
             let mut hooks = webhooks.unwrap_or_default();
@@ -850,7 +857,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .map_err(anyhow::Error::msg)?,
             };
             println!("store: {}", store.store.display());
-            serve(dir, addr, config, whisper(None), pool)
+            serve(
+                dir,
+                addr,
+                config,
+                std::time::Duration::from_secs(drain_seconds),
+                whisper(None),
+                pool,
+            )
         }
     }
 }
@@ -1123,6 +1137,7 @@ fn serve(
     dir: ModelDir,
     addr: SocketAddr,
     config: callqa::server::ServerConfig,
+    drain: std::time::Duration,
     choice: WhisperChoice,
     pool: PoolConfig,
 ) -> Result<ExitCode> {
@@ -1165,7 +1180,8 @@ fn serve(
             loaded.set(models);
             Ok(())
         };
-        let shutdown = async {
+        let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                     .expect("SIGTERM handler");
@@ -1173,11 +1189,20 @@ fn serve(
                 _ = tokio::signal::ctrl_c() => {},
                 _ = term.recv() => {},
             }
-            eprintln!("shutting down");
+            eprintln!("shutting down: finishing the calls in progress (at most {drain:?})");
+            let _ = signalled_tx.send(());
         };
-        callqa::server::serve(listener, config, load, shutdown)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // In-flight calls may finish; past the deadline the process exits anyway. Accepted calls
+        // are in the store, so a call cut short is analysed again at the next start.
+        tokio::select! {
+            served = callqa::server::serve(listener, config, load, shutdown) => {
+                served.map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            _ = async {
+                let _ = signalled.await;
+                tokio::time::sleep(drain).await;
+            } => eprintln!("drain deadline passed; exiting"),
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -381,6 +381,12 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
             .starts_with("sha256:")
     );
     assert_eq!(v["language"], "en");
+    assert!(
+        v["timings"]["transcription_ms"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0)
+    );
+    assert!(v["timings"]["analysis_ms"].is_u64());
     assert_eq!(v["key_questions"]["questions"].as_array().unwrap().len(), 5);
     assert_eq!(v["emotion"]["turns"].as_array().unwrap().len(), turns.len());
     assert!(v["talk"]["call_ms"].as_u64().unwrap() > 40_000);

@@ -145,6 +145,13 @@ async fn calls_are_analysed_stored_and_watched_per_tenant() {
     assert!(a.playbook_revision.starts_with("sha256:"));
     assert_eq!(a.scorecard.as_ref().unwrap().dimensions.len(), 6);
     assert_eq!(a.content_hash.as_ref().map(String::len), Some(64));
+    let timings = a.timings.unwrap();
+    assert!(timings.transcription_ms.is_some_and(|ms| ms > 0));
+    assert!(
+        timings
+            .real_time_factor
+            .is_some_and(|rtf| rtf > 0.0 && rtf < 5.0)
+    );
 
     // Idempotent on the call id: the same audio is answered from the store.
     let again = client

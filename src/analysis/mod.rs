@@ -31,6 +31,8 @@ pub struct CallInfo {
     pub note: Option<String>,
     /// sha256 of the recording, when there is one.
     pub content_hash: Option<String>,
+    /// How long transcription took, when the turns came from audio.
+    pub transcription_ms: Option<u64>,
 }
 
 /// The whole judgement of one call. Turn indices in every section point into `turns`.
@@ -56,6 +58,18 @@ pub struct Analysis {
     pub scorecard: scorecard::Scorecard,
     /// sha256 of the recording, when the analysis came from one.
     pub content_hash: Option<String>,
+    pub timings: Timings,
+}
+
+/// Where the time went, per stage.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Timings {
+    /// Decode, VAD and Whisper (absent for text transcripts).
+    pub transcription_ms: Option<u64>,
+    /// Every analyser and the scorecard.
+    pub analysis_ms: u64,
+    /// Processing time over call time, transcription and analysis together.
+    pub real_time_factor: Option<f64>,
 }
 
 /// Runs every analyser of the playbook over a call's turns (in time order).
@@ -66,6 +80,7 @@ pub fn analyse(
     embedder: &mut Embedder,
     emotion_head: &mut emotion::EmotionHead,
 ) -> Result<Analysis, EmbedError> {
+    let started = std::time::Instant::now();
     let key_questions =
         questions::QuestionMatcher::new(playbook, embedder)?.coverage(&turns, embedder)?;
     let emotion = emotion::analyse(&turns, &playbook.emotion, emotion_head, embedder)?;
@@ -92,8 +107,16 @@ pub fn analyse(
         summary,
         scorecard: scorecard::Scorecard::default(),
         content_hash: info.content_hash,
+        timings: Timings::default(),
         turns,
     };
     analysis.scorecard = scorecard::score(playbook, &analysis);
+    let analysis_ms = started.elapsed().as_millis() as u64;
+    let total = info.transcription_ms.unwrap_or(0) + analysis_ms;
+    analysis.timings = Timings {
+        transcription_ms: info.transcription_ms,
+        analysis_ms,
+        real_time_factor: (info.duration_ms > 0).then(|| total as f64 / info.duration_ms as f64),
+    };
     Ok(analysis)
 }

@@ -105,9 +105,11 @@ impl CallQaService {
                 hotwords: playbook.hotwords(),
                 ..CallOptions::default()
             };
+            let started = std::time::Instant::now();
             let transcript = models
                 .engines
                 .transcribe(StreamDecoder::from_bytes(req.audio)?, &opts)?;
+            let transcription_ms = started.elapsed().as_millis() as u64;
             let note = match (transcript.turns.is_empty(), transcript.speech_ms) {
                 (false, _) => None,
                 (true, 0) => Some("no speech was found in the recording".to_owned()),
@@ -122,6 +124,7 @@ impl CallQaService {
                 duration_ms: transcript.duration_ms,
                 note,
                 content_hash: Some(content_hash),
+                transcription_ms: Some(transcription_ms),
             };
             let analysis = models.with_analyser(|a| {
                 a.run(&playbook, info, transcript.turns)

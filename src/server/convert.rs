@@ -288,6 +288,11 @@ pub fn analysis(a: Analysis) -> proto::Analysis {
                 .collect(),
         }),
         content_hash: a.content_hash,
+        timings: Some(proto::Timings {
+            transcription_ms: a.timings.transcription_ms,
+            analysis_ms: a.timings.analysis_ms,
+            real_time_factor: a.timings.real_time_factor,
+        }),
     }
 }
 
