@@ -168,6 +168,12 @@ enum Command {
         /// Webhook endpoints inline, `TENANT URL SECRET;…` (added to the file's).
         #[arg(long, env = "CALLQA_WEBHOOKS", hide_env_values = true)]
         webhooks: Option<String>,
+        /// PEM certificate (chain) for TLS; with --tls-key, the service speaks TLS only.
+        #[arg(long, env = "CALLQA_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-cert.
+        #[arg(long, env = "CALLQA_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// On SIGTERM, how long calls in progress may take to finish before the process exits.
         #[arg(long, env = "CALLQA_DRAIN_SECONDS", default_value_t = 30)]
         drain_seconds: u64,
@@ -832,8 +838,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             webhooks_file,
             webhooks,
             drain_seconds,
+            tls_cert,
+            tls_key,
             store,
         } => {
+            let read = |p: &Path| std::fs::read(p).with_context(|| format!("{}", p.display()));
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+                _ => None,
+            };
             let mut hooks = webhooks.unwrap_or_default();
             if let Some(path) = &webhooks_file {
                 hooks.push('\n');
@@ -855,6 +868,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .map_err(anyhow::Error::msg)?,
                 webhooks: callqa::delivery::Endpoint::parse_list(&hooks)
                     .map_err(anyhow::Error::msg)?,
+                tls,
             };
             println!("store: {}", store.store.display());
             serve(

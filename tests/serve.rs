@@ -163,3 +163,60 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
     stop_tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// With a certificate the service speaks TLS: a client that trusts it gets through, a
+/// plaintext one does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_served_when_a_certificate_is_given() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_pem = certified.cert.pem();
+    let key_pem = certified.signing_key.serialize_pem();
+    let mut config = common::server_config(1, None);
+    config.tls = Some((cert_pem.clone().into_bytes(), key_pem.into_bytes()));
+    let (listener, addr) = callqa::server::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(callqa::server::serve(listener, config, |_| Ok(()), async {
+        stop_rx.await.ok();
+    }));
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(&cert_pem))
+        .domain_name("localhost");
+    let url = format!("https://localhost:{}", addr.port());
+    let mut connected = None;
+    for _ in 0..200 {
+        let endpoint = tonic::transport::Channel::from_shared(url.clone())
+            .unwrap()
+            .tls_config(tls.clone())
+            .unwrap();
+        if let Ok(c) = endpoint.connect().await {
+            connected = Some(c);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut health = HealthClient::new(connected.expect("a TLS connection"));
+    let status = health
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert!(status == ServingStatus::Serving as i32 || status == ServingStatus::NotServing as i32);
+    // Plaintext gets nowhere.
+    let plain = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await;
+    let refused = match plain {
+        Err(_) => true,
+        Ok(c) => HealthClient::new(c)
+            .check(HealthCheckRequest::default())
+            .await
+            .is_err(),
+    };
+    assert!(refused, "plaintext must not be served");
+    stop_tx.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

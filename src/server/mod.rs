@@ -180,6 +180,8 @@ pub struct ServerConfig {
     pub api_keys: ApiKeys,
     /// Where each tenant's events are POSTed.
     pub webhooks: Vec<crate::delivery::Endpoint>,
+    /// PEM certificate chain and private key: serve TLS instead of plaintext.
+    pub tls: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Serves on `listener` until `shutdown` resolves. Health is NOT_SERVING until `load` has
@@ -264,7 +266,14 @@ pub async fn serve(
         CallQaServer::new(calls::Shared(calls)).max_decoding_message_size(MAX_MESSAGE_BYTES),
         move |req| keys.check(req),
     );
-    let result = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some((cert, key)) = &config.tls {
+        builder = builder.tls_config(
+            tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(cert, key)),
+        )?;
+    }
+    let result = builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)

@@ -135,5 +135,6 @@ pub fn server_config(max_concurrent: usize, keys: Option<&str>) -> callqa::serve
         playbooks: std::sync::Arc::new(callqa::server::Playbooks::open(&examples).unwrap()),
         api_keys: callqa::server::ApiKeys::parse(keys.unwrap_or_default()).unwrap(),
         webhooks: Vec::new(),
+        tls: None,
     }
 }
