@@ -131,7 +131,11 @@ impl CallQaService {
                     .map_err(|e| ServiceError::Internal(e.to_string()))
             })?;
             store.record(&tenant, &analysis, &playbook, Utc::now())?;
-            Ok(analysis)
+            // Answer with the Analysis as stored (through JSON), so that a repeated request,
+            // answered from the store, gets exactly the same reply.
+            serde_json::to_value(&analysis)
+                .and_then(serde_json::from_value)
+                .map_err(|e| ServiceError::Internal(e.to_string()))
         })
         .await;
         if result.is_ok() {

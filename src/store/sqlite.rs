@@ -1121,16 +1121,3 @@ fn profile(
         suspension: active_suspension(conn, tenant, rep_id)?,
     })
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn stored_floats_come_back_exactly() {
-        // The Analysis goes through JSON in the store; an API reply from the store must equal
-        // the one computed (serde_json's float_roundtrip).
-        for x in [0.09605966162065896f64, 0.1 + 0.2, 1.0 / 3.0, 6.02214076e23] {
-            let back: f64 = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
-            assert_eq!(back.to_bits(), x.to_bits(), "{x}");
-        }
-    }
-}
