@@ -557,14 +557,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .transcribe(decoder, &opts)
                 .with_context(|| format!("{shown}"))?;
             let transcription_ms = started.elapsed().as_millis() as u64;
-            let note = match (transcript.turns.is_empty(), transcript.speech_ms) {
-                (false, _) => None,
-                (true, 0) => Some("no speech was found in the recording".to_owned()),
-                (true, _) => Some(
-                    "the speech found was transcribed to nothing (noise or hallucination removed)"
-                        .to_owned(),
-                ),
-            };
+            let note = transcript.empty_note();
             let info = CallInfo {
                 call_id: call_id.unwrap_or_else(|| file_stem(&file)),
                 rep_id,

@@ -122,6 +122,20 @@ pub struct CallTranscript {
     pub turns: Vec<Turn>,
 }
 
+impl CallTranscript {
+    /// Why the transcript has no turns, when it has none.
+    pub fn empty_note(&self) -> Option<String> {
+        match (self.turns.is_empty(), self.speech_ms) {
+            (false, _) => None,
+            (true, 0) => Some("no speech was found in the recording".to_owned()),
+            (true, _) => Some(
+                "the speech found was transcribed to nothing (noise or hallucination removed)"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
 /// The models a call needs: the Whisper pool and a few VAD sessions to reuse.
 pub struct Engines {
     pub whisper: WhisperPool,

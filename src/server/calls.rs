@@ -43,6 +43,11 @@ fn date(s: &str, field: &str) -> Result<Option<NaiveDate>, ServiceError> {
         .map_err(|_| ServiceError::InvalidArgument(format!("{field}: {s:?} is not YYYY-MM-DD")))
 }
 
+/// The recording's sha256: the default call id, and the idempotency check.
+fn audio_hash(audio: &[u8]) -> String {
+    hex::encode(Sha256::digest(audio))
+}
+
 fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -84,6 +89,7 @@ impl CallQaService {
         tenant: String,
         call_id: String,
         req: proto::AnalyzeCallRequest,
+        content_hash: String,
     ) -> Result<Analysis, ServiceError> {
         let models = self.models.get()?;
         let playbook = self.playbooks.get(&req.playbook)?;
@@ -93,7 +99,6 @@ impl CallQaService {
         let store = self.store.clone();
         let result = blocking(move || {
             let _permit = permit;
-            let content_hash = hex::encode(Sha256::digest(&req.audio));
             let opts = CallOptions {
                 language: language(req.language),
                 channel_roles: req
@@ -110,11 +115,7 @@ impl CallQaService {
                 .engines
                 .transcribe(StreamDecoder::from_bytes(req.audio)?, &opts)?;
             let transcription_ms = started.elapsed().as_millis() as u64;
-            let note = match (transcript.turns.is_empty(), transcript.speech_ms) {
-                (false, _) => None,
-                (true, 0) => Some("no speech was found in the recording".to_owned()),
-                (true, _) => Some("the speech found was transcribed to nothing".to_owned()),
-            };
+            let note = transcript.empty_note();
             let info = CallInfo {
                 call_id: call_id.clone(),
                 rep_id: non_empty(req.rep_id),
@@ -152,7 +153,7 @@ impl CallQaService {
         if req.audio.is_empty() {
             return Err(ServiceError::InvalidArgument("audio: empty".into()));
         }
-        let hash = hex::encode(Sha256::digest(&req.audio));
+        let hash = audio_hash(&req.audio);
         let call_id = if req.call_id.is_empty() {
             hash.clone()
         } else {
@@ -174,7 +175,7 @@ impl CallQaService {
         let store = self.store.clone();
         let (t, c, bytes) = (tenant.clone(), call_id.clone(), req.encode_to_vec());
         blocking(move || Ok(store.put_pending(&t, &c, &bytes, Utc::now())?)).await?;
-        match self.run(tenant.clone(), call_id.clone(), req).await {
+        match self.run(tenant.clone(), call_id.clone(), req, hash).await {
             Ok(a) => Ok(convert::analysis(a)),
             Err(e) => {
                 // A request that cannot succeed is answered and forgotten; one refused for load
@@ -198,10 +199,12 @@ impl CallQaService {
         };
         for (tenant, call_id, bytes) in pending {
             let outcome = match proto::AnalyzeCallRequest::decode(bytes.as_slice()) {
-                Ok(req) => self
-                    .run(tenant.clone(), call_id.clone(), req)
-                    .await
-                    .map(|_| ()),
+                Ok(req) => {
+                    let hash = audio_hash(&req.audio);
+                    self.run(tenant.clone(), call_id.clone(), req, hash)
+                        .await
+                        .map(|_| ())
+                }
                 Err(e) => Err(ServiceError::Internal(format!(
                     "undecodable pending request: {e}"
                 ))),
