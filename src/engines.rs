@@ -12,6 +12,7 @@ use crate::pipeline::Engines;
 use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 /// Which Whisper model to use: a shipped one by name, or a user's own GGML file.
 #[derive(Debug, Clone)]
@@ -78,6 +79,11 @@ impl Analyser {
         })
     }
 
+    /// The sentence encoder and the emotion head, for analysers that run turn by turn.
+    pub fn parts(&mut self) -> (&mut Embedder, &mut EmotionHead) {
+        (&mut self.embedder, &mut self.head)
+    }
+
     pub fn run(
         &mut self,
         playbook: &Playbook,
@@ -85,6 +91,44 @@ impl Analyser {
         turns: Vec<Turn>,
     ) -> Result<Analysis, EmbedError> {
         crate::analysis::analyse(playbook, info, turns, &mut self.embedder, &mut self.head)
+    }
+}
+
+/// A few analysers, opened when first needed and reused: many calls share them, one at a time
+/// each, so a busy service holds as many as run at once and no more.
+pub struct AnalyserPool {
+    dir: ModelDir,
+    idle: Mutex<Vec<Analyser>>,
+}
+
+impl AnalyserPool {
+    pub fn new(dir: ModelDir) -> Self {
+        Self {
+            dir,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds an analyser opened ahead of time.
+    pub fn give_back(&self, analyser: Analyser) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(analyser);
+        }
+    }
+
+    /// Runs `f` with an idle analyser (or a new one), then puts it back.
+    pub fn with<T, E: From<EmbedError>>(
+        &self,
+        f: impl FnOnce(&mut Analyser) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let reused = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let mut analyser = match reused {
+            Some(a) => a,
+            None => Analyser::new(&self.dir)?,
+        };
+        let out = f(&mut analyser);
+        self.give_back(analyser);
+        out
     }
 }
 

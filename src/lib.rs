@@ -12,6 +12,7 @@ pub mod coaching;
 pub mod delivery;
 pub mod engines;
 pub mod eval;
+pub mod live;
 pub mod models;
 pub mod onnx;
 pub mod pipeline;

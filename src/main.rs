@@ -499,6 +499,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 hotwords: hotword,
                 beam_size,
                 vad: vad.params(),
+                cancel: None,
             };
             transcribe(&dir, &file, &opts, &whisper(model.as_deref()), &pool)
         }
@@ -541,13 +542,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Some(n) => bail!("--agent-channel {n}: a stereo call has channels 0 and 1"),
                 None => Vec::new(),
             };
-            let opts = CallOptions {
-                language,
-                channel_roles,
-                // Competitor names and aliases prime Whisper to spell them right.
-                hotwords: p.hotwords(),
-                ..CallOptions::default()
-            };
+            let opts = p.call_options(language, channel_roles);
             let shown = file.display();
             let decoder = StreamDecoder::from_file(&file).with_context(|| format!("{shown}"))?;
             let engines =
@@ -556,20 +551,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let transcript = engines
                 .transcribe(decoder, &opts)
                 .with_context(|| format!("{shown}"))?;
-            let transcription_ms = started.elapsed().as_millis() as u64;
-            let note = transcript.empty_note();
+            let call_id = call_id.unwrap_or_else(|| file_stem(&file));
+            let elapsed = started.elapsed().as_millis() as u64;
             let info = CallInfo {
-                call_id: call_id.unwrap_or_else(|| file_stem(&file)),
                 rep_id,
                 customer_id,
                 call_date: call_date.unwrap_or_else(today),
-                language: transcript.language,
-                duration_ms: transcript.duration_ms,
-                note,
                 content_hash: Some(hex::encode(sha2::Sha256::digest(
                     std::fs::read(&file).with_context(|| format!("{shown}"))?,
                 ))),
-                transcription_ms: Some(transcription_ms),
+                ..CallInfo::of_transcript(call_id, &transcript, elapsed)
             };
             let out = Analyser::new(&dir)?.run(&p, info, transcript.turns)?;
             println!("{}", serde_json::to_string_pretty(&out)?);
@@ -1180,11 +1171,9 @@ fn serve(
             // Open every model the service depends on, so that SERVING means ready.
             let analyser = Analyser::new(&dir).map_err(|e| e.to_string())?;
             let engines = engines::pipeline(&dir, &choice, &pool)?;
-            let models = callqa::server::Models::new(engines, move || {
-                Analyser::new(&dir).map_err(|e| e.to_string())
-            });
-            models.give_back(analyser);
-            loaded.set(models);
+            let analysers = engines::AnalyserPool::new(dir);
+            analysers.give_back(analyser);
+            loaded.set(callqa::server::Models { engines, analysers });
             Ok(())
         };
         let (signalled_tx, signalled) = tokio::sync::oneshot::channel::<()>();

@@ -6,6 +6,7 @@
 //! two-hour call needs little more memory than a short one (the prosody frames: 400 B/s).
 
 use crate::asr::guards::is_cjk;
+use crate::asr::window::SAMPLES_PER_MS;
 use crate::asr::window::{Window, WindowPacker};
 use crate::asr::{
     AsrError, DecodeOptions, Language, Segment, WhisperPool, Word, initial_prompt, pool::Pending,
@@ -17,12 +18,14 @@ use crate::audio::vad::{SpeechChunk, StreamVad, Vad, VadParams};
 use crate::audio::{DecodeError, StreamDecoder};
 use crate::onnx::OnnxError;
 use serde::{Deserialize, Serialize};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
 
 /// How long to listen before deciding whether stereo channels are copies of each other.
 const MAX_LAYOUT_PROBE_SECS: u64 = 60;
 /// Segments of one speaker closer than this are one turn.
-const TURN_JOIN_GAP_MS: u64 = 1_000;
+pub(crate) const TURN_JOIN_GAP_MS: u64 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -36,6 +39,8 @@ pub enum PipelineError {
     Asr(#[from] AsrError),
     #[error("invalid call options: {0}")]
     Options(String),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// Per-call settings.
@@ -48,6 +53,9 @@ pub struct CallOptions {
     pub hotwords: Vec<String>,
     pub vad: VadParams,
     pub beam_size: usize,
+    /// Set by a caller that may go away (a client that hangs up): the call stops at the next
+    /// chunk of audio.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for CallOptions {
@@ -58,6 +66,7 @@ impl Default for CallOptions {
             hotwords: Vec::new(),
             vad: VadParams::default(),
             beam_size: 1,
+            cancel: None,
         }
     }
 }
@@ -155,7 +164,7 @@ impl Engines {
         }
     }
 
-    fn take_vad(&self) -> Result<Vad, OnnxError> {
+    pub(crate) fn take_vad(&self) -> Result<Vad, OnnxError> {
         let reused = self.vads.lock().ok().and_then(|mut v| v.pop());
         match reused {
             Some(v) => Ok(v),
@@ -163,7 +172,7 @@ impl Engines {
         }
     }
 
-    fn return_vads(&self, vads: Vec<Vad>) {
+    pub(crate) fn return_vads(&self, vads: Vec<Vad>) {
         if let Ok(mut pool) = self.vads.lock() {
             pool.extend(vads);
         }
@@ -185,26 +194,116 @@ impl Engines {
     }
 }
 
+/// How speech is cut into Whisper windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// Up to 30 s of one side's speech per window: the fewest windows, for finished recordings.
+    Batch,
+    /// A window at the end of every stretch of speech, so that turns come out while the call
+    /// is still going on.
+    Live,
+}
+
+/// A window sent to the pool, whose segments are still to be collected.
+pub struct Submitted {
+    track: usize,
+    window: Window,
+    pending: Pending,
+}
+
+/// What a call session tells whoever collects its windows, in order.
+pub enum WindowMsg {
+    Window(Submitted),
+    /// Per track: every window still to come holds only speech from this time (ms) on.
+    Settled(Vec<u64>),
+}
+
+/// The call's tracks, fixed before any audio is transcribed: which channel each one reads and
+/// the role it speaks for.
+#[derive(Debug, Clone)]
+pub struct TrackPlan {
+    pub layout: Layout,
+    tracks: Vec<(usize, Role)>,
+}
+
+impl TrackPlan {
+    /// One track per channel when channels are the two sides; otherwise one track of channel 0.
+    pub fn new(layout: Layout) -> Self {
+        let tracks = match &layout {
+            Layout::PerChannel { roles } => roles.iter().copied().enumerate().collect(),
+            Layout::Mono | Layout::Duplicated { .. } => vec![(0, Role::Unknown)],
+        };
+        Self { layout, tracks }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tracks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    fn per_channel(&self) -> bool {
+        matches!(self.layout, Layout::PerChannel { .. })
+    }
+
+    /// The track a turn was heard on.
+    pub fn track_of(&self, turn: &Turn) -> usize {
+        self.tracks
+            .iter()
+            .position(|&(channel, _)| Some(channel) == turn.channel)
+            .unwrap_or(0)
+    }
+
+    /// Waits for a window's result and returns its segments in call time.
+    pub fn segments(&self, s: Submitted) -> Result<Vec<Turn>, PipelineError> {
+        let result = s.pending.recv().map_err(|_| AsrError::PoolClosed)??;
+        let (channel, role) = self.tracks[s.track];
+        let channel = self.per_channel().then_some(channel);
+        Ok(result
+            .into_iter()
+            .map(|seg| to_call_time(seg, &s.window, role, channel))
+            .collect())
+    }
+
+    /// A finished call's segments as turns, with their prosody and, on mono, guessed roles.
+    pub fn turns(&self, segments: Vec<Turn>, prosody: &[SharedProsody]) -> Vec<Turn> {
+        let mut turns = join_turns(segments);
+        for t in &mut turns {
+            t.prosody = self.prosody_of(t, prosody);
+        }
+        if !self.per_channel() {
+            infer_mono_roles(&mut turns);
+        }
+        turns
+    }
+
+    pub fn prosody_of(&self, turn: &Turn, prosody: &[SharedProsody]) -> Option<Prosody> {
+        let track = prosody.get(self.track_of(turn))?;
+        track.lock().ok()?.summarise(turn.start_ms, turn.end_ms)
+    }
+}
+
+/// A track's loudness and pitch frames, read by the collector while the session adds to them.
+pub type SharedProsody = Arc<Mutex<ProsodyTrack>>;
+
 struct Track<'v> {
     channel: usize,
     resampler: StreamResampler,
     vad: StreamVad<'v>,
     packer: WindowPacker,
-    prosody: ProsodyTrack,
-}
-
-struct Submitted {
-    track: usize,
-    window: Window,
-    pending: Pending,
+    prosody: SharedProsody,
 }
 
 /// Sends windows to the pool, deciding the call's language on the first one.
 struct Dispatcher<'e> {
     pool: &'e WhisperPool,
     opts: &'e CallOptions,
+    packing: Packing,
     decode: Option<DecodeOptions>,
-    submitted: Vec<Submitted>,
+    out: Sender<WindowMsg>,
+    windows: usize,
     speech_ms: u64,
 }
 
@@ -226,11 +325,13 @@ impl Dispatcher<'_> {
         }
         let decode = self.decode.clone().expect("set above");
         let pending = self.pool.transcribe(audio, decode)?;
-        self.submitted.push(Submitted {
+        self.windows += 1;
+        // Nobody collecting any more (a stream whose client left) is not this call's error.
+        let _ = self.out.send(WindowMsg::Window(Submitted {
             track,
             window,
             pending,
-        });
+        }));
         Ok(())
     }
 
@@ -245,37 +346,205 @@ impl Dispatcher<'_> {
             for window in packer.push(chunk) {
                 self.submit(track, window)?;
             }
+            if self.packing == Packing::Live
+                && let Some(w) = packer.finish()
+            {
+                self.submit(track, w)?;
+            }
         }
         Ok(())
     }
 }
 
-fn feed(
-    tracks: &mut [Track<'_>],
-    dispatch: &mut Dispatcher<'_>,
-    chunk: &[Vec<f32>],
-) -> Result<(), PipelineError> {
-    for i in 0..tracks.len() {
-        let t = &mut tracks[i];
-        let samples = t.resampler.push(&chunk[t.channel])?;
-        t.prosody.push(&samples);
-        let speech = t.vad.push(&samples)?;
-        if let Some(first) = speech.first() {
-            // A window never spans the other side's speech: Whisper would run one speaker's
-            // words into the next turn. Close the other tracks' windows before this speech.
-            let starts = first.start_sample;
-            for (j, other) in tracks.iter_mut().enumerate() {
-                if j != i
-                    && other.packer.ends_before(starts)
-                    && let Some(w) = other.packer.finish()
-                {
-                    dispatch.submit(j, w)?;
+/// One call being transcribed: push its audio as it comes, and collect the windows it sends
+/// from the other end of its channel.
+pub struct CallSession<'a> {
+    plan: TrackPlan,
+    tracks: Vec<Track<'a>>,
+    dispatch: Dispatcher<'a>,
+    rate: u32,
+    channels: usize,
+    frames: u64,
+}
+
+/// What a finished session knows besides its windows' segments.
+pub struct SessionEnd {
+    pub plan: TrackPlan,
+    pub prosody: Vec<SharedProsody>,
+    language: String,
+    rate: u32,
+    channels: usize,
+    frames: u64,
+    speech_ms: u64,
+    windows: usize,
+}
+
+impl<'a> CallSession<'a> {
+    /// `vads` needs one VAD per track of `layout`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        engines: &'a Engines,
+        opts: &'a CallOptions,
+        rate: u32,
+        channels: usize,
+        layout: Layout,
+        vads: &'a mut [Vad],
+        packing: Packing,
+        out: Sender<WindowMsg>,
+    ) -> Result<Self, PipelineError> {
+        if opts.language == Language::Zh && !engines.whisper.is_multilingual() {
+            return Err(AsrError::EnglishOnly("zh".into()).into());
+        }
+        if opts.channel_roles.len() > channels {
+            return Err(PipelineError::Options(format!(
+                "{} channel roles given for a {channels}-channel recording",
+                opts.channel_roles.len()
+            )));
+        }
+        let plan = TrackPlan::new(layout);
+        let mut tracks = Vec::new();
+        for (&(channel, _), vad) in plan.tracks.iter().zip(vads.iter_mut()) {
+            tracks.push(Track {
+                channel,
+                resampler: StreamResampler::new(rate)?,
+                vad: StreamVad::new(vad, opts.vad.clone()),
+                packer: WindowPacker::default(),
+                prosody: SharedProsody::default(),
+            });
+        }
+        Ok(Self {
+            plan,
+            tracks,
+            dispatch: Dispatcher {
+                pool: &engines.whisper,
+                opts,
+                packing,
+                decode: None,
+                out,
+                windows: 0,
+                speech_ms: 0,
+            },
+            rate,
+            channels,
+            frames: 0,
+        })
+    }
+
+    pub fn plan(&self) -> &TrackPlan {
+        &self.plan
+    }
+
+    pub fn prosody(&self) -> Vec<SharedProsody> {
+        self.tracks.iter().map(|t| t.prosody.clone()).collect()
+    }
+
+    /// Call time received so far (ms).
+    pub fn position_ms(&self) -> u64 {
+        self.frames * 1000 / u64::from(self.rate.max(1))
+    }
+
+    /// Adds one chunk of audio (one Vec per channel).
+    pub fn push(&mut self, chunk: &[Vec<f32>]) -> Result<(), PipelineError> {
+        self.frames += chunk.first().map_or(0, Vec::len) as u64;
+        let tracks = &mut self.tracks;
+        let dispatch = &mut self.dispatch;
+        for i in 0..tracks.len() {
+            let t = &mut tracks[i];
+            let samples = t.resampler.push(&chunk[t.channel])?;
+            if let Ok(mut p) = t.prosody.lock() {
+                p.push(&samples);
+            }
+            let speech = t.vad.push(&samples)?;
+            if let Some(first) = speech.first() {
+                // A window never spans the other side's speech: Whisper would run one
+                // speaker's words into the next turn. Close the other tracks' windows first.
+                let starts = first.start_sample;
+                for (j, other) in tracks.iter_mut().enumerate() {
+                    if j != i
+                        && other.packer.ends_before(starts)
+                        && let Some(w) = other.packer.finish()
+                    {
+                        dispatch.submit(j, w)?;
+                    }
                 }
             }
+            dispatch.speech(i, &mut tracks[i].packer, speech)?;
         }
-        dispatch.speech(i, &mut tracks[i].packer, speech)?;
+        if self.dispatch.packing == Packing::Live {
+            let settled = self
+                .tracks
+                .iter()
+                .map(|t| t.vad.settled_sample() / SAMPLES_PER_MS)
+                .collect();
+            let _ = self.dispatch.out.send(WindowMsg::Settled(settled));
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Flushes what is still buffered. The channel closes when the session is dropped.
+    pub fn finish(self) -> Result<SessionEnd, PipelineError> {
+        let Self {
+            plan,
+            tracks,
+            mut dispatch,
+            rate,
+            channels,
+            frames,
+        } = self;
+        let mut prosody = Vec::new();
+        for (i, t) in tracks.into_iter().enumerate() {
+            let Track {
+                mut resampler,
+                mut vad,
+                mut packer,
+                prosody: track_prosody,
+                ..
+            } = t;
+            let tail = resampler.finish()?;
+            if let Ok(mut p) = track_prosody.lock() {
+                p.push(&tail);
+            }
+            prosody.push(track_prosody);
+            let mut speech = vad.push(&tail)?;
+            speech.extend(vad.finish()?);
+            dispatch.speech(i, &mut packer, speech)?;
+            if let Some(w) = packer.finish() {
+                dispatch.submit(i, w)?;
+            }
+        }
+        let language = match (dispatch.decode, dispatch.opts.language) {
+            (Some(d), _) => d.language,
+            (None, Language::Zh) => "zh".into(),
+            (None, Language::En) => "en".into(),
+            (None, Language::Auto) => String::new(), // no speech: nothing to detect
+        };
+        Ok(SessionEnd {
+            plan,
+            prosody,
+            language,
+            rate,
+            channels,
+            frames,
+            speech_ms: dispatch.speech_ms,
+            windows: dispatch.windows,
+        })
+    }
+}
+
+impl SessionEnd {
+    /// The transcript, from the segments of every window the session sent.
+    pub fn transcript(self, segments: Vec<Turn>) -> CallTranscript {
+        CallTranscript {
+            turns: self.plan.turns(segments, &self.prosody),
+            language: self.language,
+            duration_ms: self.frames * 1000 / u64::from(self.rate.max(1)),
+            sample_rate: self.rate,
+            channels: self.channels,
+            layout: self.plan.layout,
+            speech_ms: self.speech_ms,
+            windows: self.windows,
+        }
+    }
 }
 
 fn transcribe_call(
@@ -284,26 +553,17 @@ fn transcribe_call(
     opts: &CallOptions,
     vads: &mut [Vad],
 ) -> Result<CallTranscript, PipelineError> {
-    if opts.language == Language::Zh && !engines.whisper.is_multilingual() {
-        return Err(AsrError::EnglishOnly("zh".into()).into());
-    }
     let rate = decoder.sample_rate();
     let n_channels = decoder.channels();
-    if opts.channel_roles.len() > n_channels {
-        return Err(PipelineError::Options(format!(
-            "{} channel roles given for a {n_channels}-channel recording",
-            opts.channel_roles.len()
-        )));
-    }
 
     // Listen to the first seconds to tell real stereo from mono written twice.
     let mut held: Vec<Vec<Vec<f32>>> = Vec::new();
-    let mut frames: u64 = 0;
     let mut ended = false;
     let layout = if n_channels == 1 {
         Layout::Mono
     } else {
         let mut detector = DuplicateDetector::default();
+        let mut frames: u64 = 0;
         while !detector.ready() && frames < MAX_LAYOUT_PROBE_SECS * u64::from(rate) {
             match decoder.next_chunk()? {
                 Some(chunk) => {
@@ -327,102 +587,41 @@ fn transcribe_call(
             }
         }
     };
-    // One track per channel when channels are the two sides; otherwise one track of channel 0.
-    let per_channel = matches!(layout, Layout::PerChannel { .. });
-    let roles: Vec<(usize, Role)> = match &layout {
-        Layout::PerChannel { roles } => roles.iter().copied().enumerate().collect(),
-        Layout::Mono | Layout::Duplicated { .. } => vec![(0, Role::Unknown)],
-    };
-
-    let mut tracks = Vec::new();
-    for (&(channel, _), vad) in roles.iter().zip(vads.iter_mut()) {
-        tracks.push(Track {
-            channel,
-            resampler: StreamResampler::new(rate)?,
-            vad: StreamVad::new(vad, opts.vad.clone()),
-            packer: WindowPacker::default(),
-            prosody: ProsodyTrack::default(),
-        });
-    }
-    let mut dispatch = Dispatcher {
-        pool: &engines.whisper,
+    let (out, windows) = mpsc::channel();
+    let mut session = CallSession::new(
+        engines,
         opts,
-        decode: None,
-        submitted: Vec::new(),
-        speech_ms: 0,
-    };
+        rate,
+        n_channels,
+        layout,
+        vads,
+        Packing::Batch,
+        out,
+    )?;
     for chunk in held.drain(..) {
-        feed(&mut tracks, &mut dispatch, &chunk)?;
+        session.push(&chunk)?;
     }
     if !ended {
+        let cancelled = || {
+            opts.cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::Relaxed))
+        };
         while let Some(chunk) = decoder.next_chunk()? {
-            frames += chunk[0].len() as u64;
-            feed(&mut tracks, &mut dispatch, &chunk)?;
+            if cancelled() {
+                return Err(PipelineError::Cancelled);
+            }
+            session.push(&chunk)?;
         }
     }
-    let mut prosody = Vec::new();
-    for (i, t) in tracks.into_iter().enumerate() {
-        let Track {
-            mut resampler,
-            mut vad,
-            mut packer,
-            prosody: mut track_prosody,
-            ..
-        } = t;
-        let tail = resampler.finish()?;
-        track_prosody.push(&tail);
-        prosody.push(track_prosody);
-        let mut speech = vad.push(&tail)?;
-        speech.extend(vad.finish()?);
-        dispatch.speech(i, &mut packer, speech)?;
-        if let Some(w) = packer.finish() {
-            dispatch.submit(i, w)?;
-        }
-    }
-
-    let windows = dispatch.submitted.len();
+    let end = session.finish()?;
     let mut segments = Vec::new();
-    for s in dispatch.submitted {
-        let result = s.pending.recv().map_err(|_| AsrError::PoolClosed)??;
-        let (channel, role) = roles[s.track];
-        for seg in result {
-            segments.push(to_call_time(
-                seg,
-                &s.window,
-                role,
-                per_channel.then_some(channel),
-            ));
+    for msg in windows {
+        if let WindowMsg::Window(s) = msg {
+            segments.extend(end.plan.segments(s)?);
         }
     }
-    let mut turns = join_turns(segments);
-    for t in &mut turns {
-        let track = roles
-            .iter()
-            .position(|&(channel, _)| Some(channel) == t.channel)
-            .unwrap_or(0);
-        t.prosody = prosody[track].summarise(t.start_ms, t.end_ms);
-    }
-    if !per_channel {
-        infer_mono_roles(&mut turns);
-    }
-    let language = dispatch
-        .decode
-        .map(|d| d.language)
-        .unwrap_or_else(|| match opts.language {
-            Language::Zh => "zh".into(),
-            Language::En => "en".into(),
-            Language::Auto => String::new(), // no speech: nothing to detect
-        });
-    Ok(CallTranscript {
-        language,
-        duration_ms: frames * 1000 / u64::from(rate.max(1)),
-        sample_rate: rate,
-        channels: n_channels,
-        layout,
-        speech_ms: dispatch.speech_ms,
-        windows,
-        turns,
-    })
+    Ok(end.transcript(segments))
 }
 
 /// Maps a window's segment, and its words, to call time.
@@ -480,26 +679,28 @@ fn join_turns(mut segments: Vec<Turn>) -> Vec<Turn> {
                     && last.role == seg.role
                     && seg.start_ms <= last.end_ms + TURN_JOIN_GAP_MS =>
             {
-                let (n_last, n_seg) = (
-                    last.words.len().max(1) as f32,
-                    seg.words.len().max(1) as f32,
-                );
-                last.avg_logprob =
-                    (last.avg_logprob * n_last + seg.avg_logprob * n_seg) / (n_last + n_seg);
-                last.no_speech_prob = last.no_speech_prob.max(seg.no_speech_prob);
-                if !(is_cjk_text(&seg.text)
-                    || last.text.ends_with(|c: char| "，。？！".contains(c)))
-                {
-                    last.text.push(' ');
-                }
-                last.text.push_str(&seg.text);
-                last.end_ms = last.end_ms.max(seg.end_ms);
-                last.words.extend(seg.words);
+                append_segment(last, seg)
             }
             _ => turns.push(seg),
         }
     }
     turns
+}
+
+/// Adds the next segment of the same speaker to a turn.
+pub(crate) fn append_segment(last: &mut Turn, seg: Turn) {
+    let (n_last, n_seg) = (
+        last.words.len().max(1) as f32,
+        seg.words.len().max(1) as f32,
+    );
+    last.avg_logprob = (last.avg_logprob * n_last + seg.avg_logprob * n_seg) / (n_last + n_seg);
+    last.no_speech_prob = last.no_speech_prob.max(seg.no_speech_prob);
+    if !(is_cjk_text(&seg.text) || last.text.ends_with(|c: char| "，。？！".contains(c))) {
+        last.text.push(' ');
+    }
+    last.text.push_str(&seg.text);
+    last.end_ms = last.end_ms.max(seg.end_ms);
+    last.words.extend(seg.words);
 }
 
 /// Phrases an agent uses to open or run a sales call, and a customer to explain why they call.
@@ -539,7 +740,7 @@ const CUSTOMER_CUES: &[&str] = &[
 /// Mono recordings carry no speaker information. Where a turn's words clearly belong to one side
 /// (an agent's self-introduction, a customer's enquiry), label it, marked as a heuristic; the
 /// rest stay UNKNOWN.
-fn infer_mono_roles(turns: &mut [Turn]) {
+pub(crate) fn infer_mono_roles(turns: &mut [Turn]) {
     for t in turns.iter_mut() {
         let lower = t.text.to_lowercase();
         let agent = AGENT_CUES.iter().any(|c| lower.contains(c));

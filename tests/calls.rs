@@ -6,31 +6,13 @@ mod common;
 
 use callqa::proto::call_qa_client::CallQaClient;
 use callqa::proto::{self, AnalyzeCallRequest};
+use common::{connect, serving, with_key};
 use std::io::BufRead;
 use tokio_stream::StreamExt;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const ACME: &str = "k-acme-0123456789";
 const GLOBEX: &str = "k-globex-012345678";
-
-fn with_key<T>(key: &str, msg: T) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {key}").parse().unwrap());
-    req
-}
-
-async fn connect(addr: &str) -> Channel {
-    let url = format!("http://{addr}");
-    for _ in 0..500 {
-        if let Ok(c) = Channel::from_shared(url.clone()).unwrap().connect().await {
-            return c;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    panic!("no server at {addr}");
-}
 
 /// A stereo call of real Mandarin speech: the agent on channel 0, the customer on 1.
 fn stereo_call() -> Vec<u8> {
@@ -56,24 +38,7 @@ fn request(audio: Vec<u8>, call_id: &str, rep: &str) -> AnalyzeCallRequest {
     }
 }
 
-/// Waits until the server's models are loaded (health SERVING).
-async fn serving(channel: Channel) {
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let mut health = HealthClient::new(channel);
-    for _ in 0..600 {
-        let status = health
-            .check(HealthCheckRequest::default())
-            .await
-            .map(|r| r.into_inner().status);
-        if status.is_ok_and(|s| s == 1) {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("never SERVING");
-}
-
-/// A real server on a loopback port with the real models and the acme and globex keys.
+/// A real server with the acme and globex keys.
 async fn start_server(
     max_concurrent: usize,
 ) -> (
@@ -81,30 +46,8 @@ async fn start_server(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), Box<dyn std::error::Error + Send + Sync>>>,
 ) {
-    let dir = common::model_dir();
-    let (listener, addr) = callqa::server::bind("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
     let keys = format!("{ACME}=acme,{GLOBEX}=globex");
-    let config = common::server_config(max_concurrent, Some(&keys));
-    let load = move |loaded: callqa::server::Loaded| {
-        let engines = callqa::engines::pipeline(
-            &dir,
-            &callqa::engines::WhisperChoice::parse("base"),
-            &callqa::asr::pool::PoolConfig::for_cores(2),
-        )?;
-        loaded.set(callqa::server::Models::new(engines, move || {
-            callqa::engines::Analyser::new(&dir).map_err(|e| e.to_string())
-        }));
-        Ok(())
-    };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(callqa::server::serve(listener, config, load, async {
-        stop_rx.await.ok();
-    }));
-    let addr = addr.to_string();
-    serving(connect(&addr).await).await;
-    (addr, stop_tx, server)
+    common::start_server(common::server_config(max_concurrent, Some(&keys))).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

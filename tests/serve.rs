@@ -24,9 +24,10 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
             &WhisperChoice::parse("base"),
             &PoolConfig::for_cores(2),
         )?;
-        loaded.set(callqa::server::Models::new(engines, move || {
-            engines::Analyser::new(&dir).map_err(|e| e.to_string())
-        }));
+        loaded.set(callqa::server::Models {
+            engines,
+            analysers: engines::AnalyserPool::new(dir),
+        });
         Ok(())
     };
     let server = tokio::spawn(callqa::server::serve(
@@ -159,6 +160,42 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
         .await
         .unwrap_err();
     assert_eq!(empty.code(), tonic::Code::InvalidArgument, "{empty:?}");
+
+    // A client that gives up on a long call stops its work: the only slot is free again at
+    // once, not after the minutes the whole call would take.
+    let mut long = Vec::new();
+    let calls = common::eval_dir().join("transcripts/en_vcon_tadhack_synthetic");
+    let mut mp3s: Vec<_> = std::fs::read_dir(&calls)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mp3"))
+        .collect();
+    mp3s.sort();
+    for mp3 in mp3s {
+        long.extend(common::load_16k(&mp3));
+    }
+    let long = common::wav_pcm16(&[long], 16_000);
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        client.transcribe(request(long)),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the long call finished in 2 s?");
+    let freed = std::time::Instant::now();
+    loop {
+        let jfk = std::fs::read(common::eval_dir().join("asr/en/whisper/jfk.flac")).unwrap();
+        match client.transcribe(request(jfk)).await {
+            Ok(_) => break,
+            Err(e) if e.code() == tonic::Code::ResourceExhausted => {
+                assert!(
+                    freed.elapsed().as_secs() < 15,
+                    "the abandoned call kept its slot"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
 
     stop_tx.send(()).unwrap();
     server.await.unwrap().unwrap();

@@ -422,22 +422,7 @@ pub fn analyse(
             text_scores: text,
             cues,
         });
-        let watched = rules.roles.iter().any(|r| r.covers(t.role));
-        for (kind, score, limit) in [
-            ("frustration", s.frustration, rules.frustration_alert),
-            ("perfunctory", s.perfunctory, rules.perfunctory_alert),
-        ] {
-            if watched && score >= limit {
-                report.alerts.push(EmotionAlert {
-                    turn: i,
-                    role: t.role,
-                    time_ms: t.start_ms,
-                    kind: kind.into(),
-                    score,
-                    text: t.text.clone(),
-                });
-            }
-        }
+        report.alerts.extend(alerts(i, t, s, rules));
     }
     for role in [Role::Agent, Role::Customer, Role::Unknown] {
         let own: Vec<&TurnEmotion> = report.turns.iter().filter(|t| t.role == role).collect();
@@ -462,6 +447,44 @@ pub fn analyse(
         });
     }
     Ok(report)
+}
+
+/// The playbook's alerts that one turn's scores raise.
+fn alerts(i: usize, t: &Turn, s: EmotionScores, rules: &EmotionRules) -> Vec<EmotionAlert> {
+    if !rules.roles.iter().any(|r| r.covers(t.role)) {
+        return Vec::new();
+    }
+    [
+        ("frustration", s.frustration, rules.frustration_alert),
+        ("perfunctory", s.perfunctory, rules.perfunctory_alert),
+    ]
+    .into_iter()
+    .filter(|&(_, score, limit)| score >= limit)
+    .map(|(kind, score, _)| EmotionAlert {
+        turn: i,
+        role: t.role,
+        time_ms: t.start_ms,
+        kind: kind.into(),
+        score,
+        text: t.text.clone(),
+    })
+    .collect()
+}
+
+/// The alerts the newest of `turns` raises, judged as `analyse` judges it, against the
+/// speakers' turns so far (a call in progress).
+pub fn alerts_for_last(
+    turns: &[Turn],
+    rules: &EmotionRules,
+    head: &mut EmotionHead,
+    embedder: &mut Embedder,
+) -> Result<Vec<EmotionAlert>, EmbedError> {
+    let Some(last) = turns.last() else {
+        return Ok(Vec::new());
+    };
+    let text = head.score_text(embedder, &last.text)?;
+    let cues = cues(turns).pop().unwrap_or_default();
+    Ok(alerts(turns.len() - 1, last, combine(text, &cues), rules))
 }
 
 impl EmotionReport {

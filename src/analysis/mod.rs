@@ -35,6 +35,24 @@ pub struct CallInfo {
     pub transcription_ms: Option<u64>,
 }
 
+impl CallInfo {
+    /// What a transcript tells about its call; the caller adds the ids and the date.
+    pub fn of_transcript(
+        call_id: String,
+        transcript: &crate::pipeline::CallTranscript,
+        transcription_ms: u64,
+    ) -> Self {
+        Self {
+            call_id,
+            language: transcript.language.clone(),
+            duration_ms: transcript.duration_ms,
+            note: transcript.empty_note(),
+            transcription_ms: Some(transcription_ms),
+            ..Self::default()
+        }
+    }
+}
+
 /// The whole judgement of one call. Turn indices in every section point into `turns`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Analysis {

@@ -5,6 +5,9 @@
 //! `competitors[2].name: must not be empty`. The revision is a hash of the file's content, recorded
 //! with every analysis so that old scores stay interpretable.
 
+use crate::asr::Language;
+use crate::audio::channels::Role;
+use crate::pipeline::CallOptions;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -276,6 +279,17 @@ impl Playbook {
             .flat_map(|c| std::iter::once(&c.name).chain(&c.aliases))
             .cloned()
             .collect()
+    }
+
+    /// How to transcribe a call scored by this playbook: its competitor names and aliases
+    /// prime Whisper to spell them right.
+    pub fn call_options(&self, language: Language, channel_roles: Vec<Role>) -> CallOptions {
+        CallOptions {
+            language,
+            channel_roles,
+            hotwords: self.hotwords(),
+            ..CallOptions::default()
+        }
     }
 }
 

@@ -178,6 +178,38 @@ impl<'p> QuestionMatcher<'p> {
             .collect()
     }
 
+    pub fn questions(&self) -> impl Iterator<Item = &'p KeyQuestion> + '_ {
+        self.questions.iter().map(|(q, _)| *q)
+    }
+
+    /// For each sentence of `turn` that counts towards a question (right side, in time), that
+    /// question's index: a call in progress is scored turn by turn with it.
+    pub fn counted_in(
+        &self,
+        turn: &Turn,
+        embedder: &mut Embedder,
+    ) -> Result<Vec<usize>, EmbedError> {
+        let mut counted = Vec::new();
+        for (offset, sentence) in sentences(&turn.text) {
+            let embedding = embedder.embed(&sentence)?;
+            let time_ms = turn.time_at(offset) as f64;
+            for (qi, m) in self
+                .match_sentence(&embedding, &sentence)
+                .into_iter()
+                .enumerate()
+            {
+                let q = self.questions[qi].0;
+                if m.is_some()
+                    && q.asked_by.covers(turn.role)
+                    && q.within_minutes.is_none_or(|m| time_ms <= m * 60_000.0)
+                {
+                    counted.push(qi);
+                }
+            }
+        }
+        Ok(counted)
+    }
+
     /// Coverage of the questions over a call.
     pub fn coverage(
         &self,

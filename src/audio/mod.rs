@@ -3,6 +3,7 @@
 pub mod channels;
 pub mod decode;
 pub mod prosody;
+pub mod raw;
 pub mod resample;
 pub mod vad;
 

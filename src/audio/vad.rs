@@ -270,16 +270,22 @@ impl<'a> StreamVad<'a> {
             self.closed.remove(0);
         }
         // Keep what an open or pending span may still need: from its padded start, or the last pad.
-        let keep_from = match (self.closed.first(), self.hysteresis.start) {
-            (Some(&(s, _)), _) | (None, Some(s)) => s.saturating_sub(pad),
-            (None, None) => self.total.saturating_sub(pad + FRAME as u64),
-        };
+        let keep_from = self.settled_sample();
         if keep_from > self.buf_start {
             let n = ((keep_from - self.buf_start) as usize).min(self.buf.len());
             self.buf.drain(..n);
             self.buf_start += n as u64;
         }
         out
+    }
+
+    /// Every chunk still to come starts at or after this sample: earlier speech has been emitted.
+    pub fn settled_sample(&self) -> u64 {
+        let pad = self.pad();
+        match (self.closed.first(), self.hysteresis.start) {
+            (Some(&(s, _)), _) | (None, Some(s)) => s.saturating_sub(pad),
+            (None, None) => self.total.saturating_sub(pad + FRAME as u64),
+        }
     }
 
     /// Samples held right now (the memory a long call costs).

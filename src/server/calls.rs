@@ -5,7 +5,7 @@ use super::{Loaded, ServiceError, Slots, Tenant, convert, language};
 use crate::analysis::playbook::Playbook;
 use crate::analysis::{Analysis, CallInfo};
 use crate::audio::StreamDecoder;
-use crate::pipeline::{CallOptions, Turn};
+use crate::pipeline::Turn;
 use crate::proto;
 use crate::store::{ListQuery, Store};
 use chrono::{NaiveDate, Utc};
@@ -15,6 +15,8 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+
+mod stream;
 
 pub struct CallQaService {
     models: Loaded,
@@ -60,6 +62,34 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
 }
 
+fn roles(channel_roles: &[i32]) -> Vec<crate::audio::channels::Role> {
+    channel_roles
+        .iter()
+        .map(|&r| convert::role_from(r))
+        .collect()
+}
+
+/// Runs the analysers over a transcribed call and stores the result with its events. Answers
+/// with the Analysis as stored (through JSON), so that a repeated request, answered from the
+/// store, gets exactly the same reply.
+fn analyse_and_record(
+    models: &super::Models,
+    store: &dyn Store,
+    tenant: &str,
+    playbook: &Playbook,
+    info: CallInfo,
+    turns: Vec<Turn>,
+) -> Result<Analysis, ServiceError> {
+    let analysis = models
+        .analysers
+        .with(|a| a.run(playbook, info, turns))
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    store.record(tenant, &analysis, playbook, Utc::now())?;
+    serde_json::to_value(&analysis)
+        .and_then(serde_json::from_value)
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
 impl CallQaService {
     pub fn new(
         models: Loaded,
@@ -99,44 +129,23 @@ impl CallQaService {
         let store = self.store.clone();
         let result = blocking(move || {
             let _permit = permit;
-            let opts = CallOptions {
-                language: language(req.language),
-                channel_roles: req
-                    .channel_roles
-                    .iter()
-                    .map(|&r| convert::role_from(r))
-                    .collect(),
-                // Competitor names prime Whisper to spell them right.
-                hotwords: playbook.hotwords(),
-                ..CallOptions::default()
-            };
+            let opts = playbook.call_options(language(req.language), roles(&req.channel_roles));
             let started = std::time::Instant::now();
             let transcript = models
                 .engines
                 .transcribe(StreamDecoder::from_bytes(req.audio)?, &opts)?;
-            let transcription_ms = started.elapsed().as_millis() as u64;
-            let note = transcript.empty_note();
             let info = CallInfo {
-                call_id: call_id.clone(),
                 rep_id: non_empty(req.rep_id),
                 customer_id: non_empty(req.customer_id),
                 call_date,
-                language: transcript.language,
-                duration_ms: transcript.duration_ms,
-                note,
                 content_hash: Some(content_hash),
-                transcription_ms: Some(transcription_ms),
+                ..CallInfo::of_transcript(
+                    call_id,
+                    &transcript,
+                    started.elapsed().as_millis() as u64,
+                )
             };
-            let analysis = models.with_analyser(|a| {
-                a.run(&playbook, info, transcript.turns)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))
-            })?;
-            store.record(&tenant, &analysis, &playbook, Utc::now())?;
-            // Answer with the Analysis as stored (through JSON), so that a repeated request,
-            // answered from the store, gets exactly the same reply.
-            serde_json::to_value(&analysis)
-                .and_then(serde_json::from_value)
-                .map_err(|e| ServiceError::Internal(e.to_string()))
+            analyse_and_record(&models, &*store, &tenant, &playbook, info, transcript.turns)
         })
         .await;
         if result.is_ok() {
@@ -328,11 +337,10 @@ impl CallQaService {
         };
         blocking(move || {
             models
-                .with_analyser(|a| {
-                    a.run(&playbook, info, turns)
-                        .map_err(|e| ServiceError::Internal(e.to_string()))
-                })
+                .analysers
+                .with(|a| a.run(&playbook, info, turns))
                 .map(convert::analysis)
+                .map_err(|e| ServiceError::Internal(e.to_string()))
         })
         .await
     }
@@ -400,6 +408,17 @@ impl proto::call_qa_server::CallQa for Shared {
         .await?;
         self.0.new_events.notify_waiters();
         Ok(Response::new(convert::event(event)))
+    }
+
+    type StreamCallStream = ReceiverStream<Result<proto::StreamCallResponse, Status>>;
+
+    async fn stream_call(
+        &self,
+        request: Request<tonic::Streaming<proto::StreamCallRequest>>,
+    ) -> Result<Response<Self::StreamCallStream>, Status> {
+        let tenant = tenant(&request)?;
+        let events = self.0.stream_call(tenant, request.into_inner()).await?;
+        Ok(Response::new(ReceiverStream::new(events)))
     }
 
     type WatchEventsStream = ReceiverStream<Result<proto::Event, Status>>;

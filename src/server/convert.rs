@@ -107,6 +107,65 @@ fn item(i: analysis::summary::Item) -> proto::SummaryItem {
     }
 }
 
+pub fn competitor_mention(m: analysis::competitors::Mention) -> proto::CompetitorMention {
+    proto::CompetitorMention {
+        competitor: m.competitor,
+        alias: m.alias,
+        heard: m.heard,
+        how: name(m.how),
+        role: role(m.role),
+        turn: m.turn as u32,
+        time_ms: m.time_ms,
+        sentence: m.sentence,
+        strategy_pack: m.strategy_pack.map(|p| proto::StrategyPack {
+            title: p.title,
+            content: p.content,
+            link: p.link,
+        }),
+        agent_response: name(m.agent_response),
+        response_turn: m.response_turn.map(|t| t as u32),
+    }
+}
+
+pub fn emotion_alert(a: analysis::emotion::EmotionAlert) -> proto::EmotionAlert {
+    proto::EmotionAlert {
+        turn: a.turn as u32,
+        role: role(a.role),
+        time_ms: a.time_ms,
+        kind: a.kind,
+        score: a.score,
+        text: a.text,
+    }
+}
+
+/// A live event as the stream sends it.
+pub fn live_event(e: crate::live::LiveEvent) -> proto::stream_call_response::Event {
+    use crate::live::LiveEvent;
+    use proto::stream_call_response::Event;
+    match e {
+        LiveEvent::Turn {
+            id,
+            turn: t,
+            is_final,
+        } => Event::Turn(proto::TurnEvent {
+            turn_id: id,
+            is_final,
+            turn: Some(turn(t)),
+        }),
+        LiveEvent::Competitor(m) => Event::CompetitorMention(competitor_mention(m)),
+        LiveEvent::Emotion(a) => Event::EmotionAlert(emotion_alert(a)),
+        LiveEvent::KeyQuestionMissing {
+            id,
+            description,
+            deadline_ms,
+        } => Event::KeyQuestionMissing(proto::KeyQuestionMissing {
+            id,
+            description,
+            deadline_ms,
+        }),
+    }
+}
+
 pub fn analysis(a: Analysis) -> proto::Analysis {
     let talk = a.talk;
     proto::Analysis {
@@ -161,23 +220,7 @@ pub fn analysis(a: Analysis) -> proto::Analysis {
         competitor_mentions: a
             .competitor_mentions
             .into_iter()
-            .map(|m| proto::CompetitorMention {
-                competitor: m.competitor,
-                alias: m.alias,
-                heard: m.heard,
-                how: name(m.how),
-                role: role(m.role),
-                turn: m.turn as u32,
-                time_ms: m.time_ms,
-                sentence: m.sentence,
-                strategy_pack: m.strategy_pack.map(|p| proto::StrategyPack {
-                    title: p.title,
-                    content: p.content,
-                    link: p.link,
-                }),
-                agent_response: name(m.agent_response),
-                response_turn: m.response_turn.map(|t| t as u32),
-            })
+            .map(competitor_mention)
             .collect(),
         emotion: Some(proto::EmotionReport {
             turns: a
@@ -204,19 +247,7 @@ pub fn analysis(a: Analysis) -> proto::Analysis {
                     peak_perfunctory: r.peak_perfunctory.map(moment),
                 })
                 .collect(),
-            alerts: a
-                .emotion
-                .alerts
-                .into_iter()
-                .map(|al| proto::EmotionAlert {
-                    turn: al.turn as u32,
-                    role: role(al.role),
-                    time_ms: al.time_ms,
-                    kind: al.kind,
-                    score: al.score,
-                    text: al.text,
-                })
-                .collect(),
+            alerts: a.emotion.alerts.into_iter().map(emotion_alert).collect(),
         }),
         summary: Some(proto::Summary {
             core_needs: a.summary.core_needs.into_iter().map(item).collect(),

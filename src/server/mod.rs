@@ -12,14 +12,14 @@ pub use playbooks::Playbooks;
 use crate::analysis::playbook::PlaybookError;
 use crate::asr::{AsrError, Language};
 use crate::audio::DecodeError;
-use crate::engines::Analyser;
+use crate::engines::AnalyserPool;
 use crate::pipeline::{Engines, PipelineError};
 use crate::proto;
 use crate::proto::call_qa_server::CallQaServer;
 use crate::proto::transcription_server::TranscriptionServer;
 use crate::store::{Store, StoreError};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
@@ -84,6 +84,7 @@ impl From<ServiceError> for Status {
                 | PipelineError::Asr(AsrError::EnglishOnly(_)),
             ) => Status::invalid_argument(msg),
             ServiceError::NotFound(_) => Status::not_found(msg),
+            ServiceError::Pipeline(PipelineError::Cancelled) => Status::cancelled(msg),
             ServiceError::Pipeline(_) | ServiceError::Store(_) | ServiceError::Internal(_) => {
                 Status::internal(msg)
             }
@@ -91,46 +92,10 @@ impl From<ServiceError> for Status {
     }
 }
 
-/// The models a running service uses: the transcription engines and a few analysers to reuse.
+/// The models a running service uses: the transcription engines and the analysers.
 pub struct Models {
     pub engines: Engines,
-    analysers: Mutex<Vec<Analyser>>,
-    new_analyser: Box<dyn Fn() -> Result<Analyser, String> + Send + Sync>,
-}
-
-impl Models {
-    pub fn new(
-        engines: Engines,
-        new_analyser: impl Fn() -> Result<Analyser, String> + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            engines,
-            analysers: Mutex::new(Vec::new()),
-            new_analyser: Box::new(new_analyser),
-        }
-    }
-
-    /// Adds an analyser opened ahead of time to the pool.
-    pub fn give_back(&self, analyser: Analyser) {
-        if let Ok(mut pool) = self.analysers.lock() {
-            pool.push(analyser);
-        }
-    }
-
-    /// Runs `f` with an analyser from the pool (opened on first need), then returns it.
-    fn with_analyser<T>(
-        &self,
-        f: impl FnOnce(&mut Analyser) -> Result<T, ServiceError>,
-    ) -> Result<T, ServiceError> {
-        let reused = self.analysers.lock().ok().and_then(|mut v| v.pop());
-        let mut analyser = match reused {
-            Some(a) => a,
-            None => (self.new_analyser)().map_err(ServiceError::Internal)?,
-        };
-        let out = f(&mut analyser);
-        self.give_back(analyser);
-        out
-    }
+    pub analysers: AnalyserPool,
 }
 
 /// The models, filled in once loading finishes.

@@ -6,6 +6,8 @@ use crate::audio::channels::Layout;
 use crate::pipeline::{CallOptions, CallTranscript};
 use crate::proto;
 use crate::proto::transcription_server::Transcription;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tonic::{Request, Response, Status};
 
 fn to_proto(t: CallTranscript) -> proto::TranscribeResponse {
@@ -23,6 +25,14 @@ fn to_proto(t: CallTranscript) -> proto::TranscribeResponse {
     }
 }
 
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 pub struct TranscriptionService {
     pub(super) models: Loaded,
     pub(super) slots: Slots,
@@ -35,6 +45,10 @@ impl TranscriptionService {
     ) -> Result<proto::TranscribeResponse, ServiceError> {
         let models = self.models.get()?;
         let permit = self.slots.acquire()?;
+        // The handler's future is dropped when its client goes away; the guard then stops the
+        // transcription it started.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _guard = CancelOnDrop(cancel.clone());
         let opts = CallOptions {
             language: super::language(req.language),
             channel_roles: req
@@ -43,6 +57,7 @@ impl TranscriptionService {
                 .map(|&r| convert::role_from(r))
                 .collect(),
             hotwords: req.hotwords,
+            cancel: Some(cancel),
             ..CallOptions::default()
         };
         let audio = req.audio;

@@ -138,3 +138,75 @@ pub fn server_config(max_concurrent: usize, keys: Option<&str>) -> callqa::serve
         tls: None,
     }
 }
+
+pub fn with_key<T>(key: &str, msg: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    req
+}
+
+pub async fn connect(addr: &str) -> tonic::transport::Channel {
+    let url = format!("http://{addr}");
+    for _ in 0..500 {
+        if let Ok(c) = tonic::transport::Channel::from_shared(url.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            return c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no server at {addr}");
+}
+
+/// Waits until the server's models are loaded (health SERVING).
+pub async fn serving(channel: tonic::transport::Channel) {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let mut health = HealthClient::new(channel);
+    for _ in 0..600 {
+        let status = health
+            .check(HealthCheckRequest::default())
+            .await
+            .map(|r| r.into_inner().status);
+        if status.is_ok_and(|s| s == 1) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("never SERVING");
+}
+
+/// A real server on a loopback port with the real models.
+pub async fn start_server(
+    config: callqa::server::ServerConfig,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), Box<dyn std::error::Error + Send + Sync>>>,
+) {
+    let dir = model_dir();
+    let (listener, addr) = callqa::server::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let load = move |loaded: callqa::server::Loaded| {
+        let engines = callqa::engines::pipeline(
+            &dir,
+            &callqa::engines::WhisperChoice::parse("base"),
+            &callqa::asr::pool::PoolConfig::for_cores(2),
+        )?;
+        loaded.set(callqa::server::Models {
+            engines,
+            analysers: callqa::engines::AnalyserPool::new(dir),
+        });
+        Ok(())
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(callqa::server::serve(listener, config, load, async {
+        stop_rx.await.ok();
+    }));
+    let addr = addr.to_string();
+    serving(connect(&addr).await).await;
+    (addr, stop_tx, server)
+}

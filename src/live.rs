@@ -1,0 +1,583 @@
+//! A call analysed while it happens: audio arrives in chunks (raw telephony PCM or a container
+//! stream), turns come out as their speech is transcribed, and the playbook's alerts fire on
+//! them: competitor mentions, emotion, key questions still missing at their deadline.
+//!
+//! Two threads per call: this one decodes and feeds the pipeline (windows close at the end of
+//! every stretch of speech); a collector waits for each window's text in order, assembles turns
+//! and raises the alerts. The finished call's transcript is assembled as a recording's would be,
+//! so its Analysis matches `AnalyzeCall`'s but for where the windows were cut.
+
+use crate::analysis::competitors::{CompetitorMatcher, Mention};
+use crate::analysis::emotion::{self, EmotionAlert};
+use crate::analysis::playbook::Playbook;
+use crate::analysis::questions::QuestionMatcher;
+use crate::audio::channels::{Layout, channel_roles};
+use crate::audio::decode::MAX_DURATION_SECS;
+use crate::audio::raw::{RawDecoder, RawFormat};
+use crate::audio::{DecodeError, StreamDecoder};
+use crate::engines::AnalyserPool;
+use crate::pipeline::{
+    CallOptions, CallSession, CallTranscript, Engines, Packing, PipelineError, SharedProsody,
+    TURN_JOIN_GAP_MS, TrackPlan, Turn, WindowMsg, append_segment, infer_mono_roles,
+};
+use crate::text::embed::EmbedError;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use tokio::sync::mpsc::Receiver;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("analysers: {0}")]
+    Analysers(#[from] EmbedError),
+    #[error("the client went away")]
+    Cancelled,
+}
+
+impl From<DecodeError> for LiveError {
+    fn from(e: DecodeError) -> Self {
+        LiveError::Pipeline(e.into())
+    }
+}
+
+/// How the stream's bytes are to be read.
+#[derive(Debug, Clone, Copy)]
+pub enum StreamFormat {
+    /// Headerless samples at a declared rate and channel count.
+    Raw(RawFormat),
+    /// A container (WAV, MP3, Ogg, FLAC, WebM…) that can be read front to back, detected from
+    /// the bytes.
+    Container,
+}
+
+/// Something that happened during the call, in the order it became known.
+#[derive(Debug, Clone)]
+pub enum LiveEvent {
+    /// A turn so far (`is_final` false: more of it may come) or complete. Ids count turns from 0
+    /// in the order they began being heard.
+    Turn { id: u32, turn: Turn, is_final: bool },
+    /// `turn` is the live turn id.
+    Competitor(Mention),
+    /// `turn` is the live turn id.
+    Emotion(EmotionAlert),
+    /// The call has passed a key question's deadline (`within_minutes`) without it.
+    KeyQuestionMissing {
+        id: String,
+        description: String,
+        deadline_ms: u64,
+    },
+}
+
+/// A finished stream: the transcript, the sha256 of every byte received, and how long the
+/// transcription took past the end of the audio.
+pub struct Finished {
+    pub transcript: CallTranscript,
+    pub content_hash: String,
+    pub transcription_ms: u64,
+}
+
+/// The stream's bytes, read as they arrive, hashed as they pass.
+struct Bytes {
+    rx: Mutex<Receiver<Vec<u8>>>,
+    hash: Arc<Mutex<Sha256>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Bytes {
+    /// The next piece of the stream; `None` at its end.
+    fn next(&mut self) -> Option<Vec<u8>> {
+        let piece = self.rx.lock().ok()?.blocking_recv()?;
+        if let Ok(mut h) = self.hash.lock() {
+            h.update(&piece);
+        }
+        Some(piece)
+    }
+}
+
+impl Read for Bytes {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.next() {
+                Some(piece) => {
+                    self.buf = piece;
+                    self.pos = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Seek for Bytes {
+    fn seek(&mut self, _: SeekFrom) -> std::io::Result<u64> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "a stream cannot seek",
+        ))
+    }
+}
+
+impl symphonia::core::io::MediaSource for Bytes {
+    fn is_seekable(&self) -> bool {
+        false
+    }
+    fn byte_len(&self) -> Option<u64> {
+        None
+    }
+}
+
+enum Source {
+    Raw(Bytes, RawDecoder),
+    Container(StreamDecoder),
+}
+
+impl Source {
+    fn rate_and_channels(&self) -> (u32, usize) {
+        match self {
+            Source::Raw(_, d) => (d.format().sample_rate, d.format().channels),
+            Source::Container(d) => (d.sample_rate(), d.channels()),
+        }
+    }
+
+    fn next_chunk(&mut self) -> Result<Option<Vec<Vec<f32>>>, DecodeError> {
+        match self {
+            Source::Raw(bytes, decoder) => {
+                while let Some(piece) = bytes.next() {
+                    let chunk = decoder.push(&piece);
+                    if !chunk[0].is_empty() {
+                        return Ok(Some(chunk));
+                    }
+                }
+                match decoder.leftover() {
+                    0 => Ok(None),
+                    n => Err(DecodeError::Corrupt(format!(
+                        "the stream ended inside a frame ({n} bytes left over)"
+                    ))),
+                }
+            }
+            Source::Container(d) => d.next_chunk(),
+        }
+    }
+}
+
+/// Transcribes a call as its bytes arrive on `audio`, calling `emit` with each event and the
+/// call time received so far. The call ends when `audio` closes; `cancelled` (set by the caller,
+/// or here when `emit` returns false) stops it early.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    engines: &Engines,
+    analysers: &AnalyserPool,
+    playbook: &Playbook,
+    opts: &CallOptions,
+    format: StreamFormat,
+    audio: Receiver<Vec<u8>>,
+    cancelled: &AtomicBool,
+    emit: impl FnMut(LiveEvent, u64) -> bool + Send,
+) -> Result<Finished, LiveError> {
+    let hash = Arc::new(Mutex::new(Sha256::new()));
+    let bytes = Bytes {
+        rx: Mutex::new(audio),
+        hash: hash.clone(),
+        buf: Vec::new(),
+        pos: 0,
+    };
+    let mut source = match format {
+        StreamFormat::Raw(f) => Source::Raw(bytes, RawDecoder::new(f)),
+        StreamFormat::Container => Source::Container(StreamDecoder::open(Box::new(bytes))?),
+    };
+    let (rate, channels) = source.rate_and_channels();
+    // A telephony stream's channels are the call's sides, as it declares them.
+    let layout = if channels == 1 {
+        Layout::Mono
+    } else {
+        Layout::PerChannel {
+            roles: channel_roles(channels, &opts.channel_roles),
+        }
+    };
+    let mut vads = (0..channels)
+        .map(|_| engines.take_vad())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(PipelineError::from)?;
+    let position = AtomicU64::new(0);
+    let (out, windows) = mpsc::channel();
+    let result = std::thread::scope(|scope| -> Result<Finished, LiveError> {
+        let mut session = CallSession::new(
+            engines,
+            opts,
+            rate,
+            channels,
+            layout,
+            &mut vads,
+            Packing::Live,
+            out,
+        )?;
+        let plan = session.plan().clone();
+        let prosody = session.prosody();
+        let rules = Rules::new(playbook, analysers)?;
+        let (position, mut emit) = (&position, emit);
+        let collector = scope.spawn(move || {
+            collect(windows, plan, prosody, rules, analysers, cancelled, |e| {
+                emit(e, position.load(Ordering::Relaxed))
+            })
+        });
+        let max_frames = MAX_DURATION_SECS * u64::from(rate);
+        let mut frames = 0;
+        let fed = (|| -> Result<(), LiveError> {
+            while let Some(chunk) = source.next_chunk()? {
+                if cancelled.load(Ordering::Relaxed) {
+                    return Err(LiveError::Cancelled);
+                }
+                frames += chunk[0].len() as u64;
+                if frames > max_frames {
+                    return Err(DecodeError::Unsupported(format!(
+                        "a stream longer than {} h",
+                        MAX_DURATION_SECS / 3600
+                    ))
+                    .into());
+                }
+                session.push(&chunk)?;
+                position.store(session.position_ms(), Ordering::Relaxed);
+            }
+            // An audio channel closed because the client went away is no end of call.
+            match cancelled.load(Ordering::Relaxed) {
+                true => Err(LiveError::Cancelled),
+                false => Ok(()),
+            }
+        })();
+        let ended = std::time::Instant::now();
+        // Dropping the session (finished or not) closes the collector's channel.
+        let end = match fed {
+            Ok(()) => session.finish(),
+            Err(e) => {
+                cancelled.store(true, Ordering::Relaxed);
+                drop(session);
+                let _ = collector.join();
+                return Err(e);
+            }
+        };
+        let segments = collector
+            .join()
+            .map_err(|_| PipelineError::Options("the collector panicked".into()))??;
+        if cancelled.load(Ordering::Relaxed) {
+            return Err(LiveError::Cancelled);
+        }
+        let transcript = end?.transcript(segments);
+        let content_hash = hex::encode(
+            hash.lock()
+                .map(|h| h.clone().finalize())
+                .unwrap_or_default(),
+        );
+        Ok(Finished {
+            transcript,
+            content_hash,
+            transcription_ms: ended.elapsed().as_millis() as u64,
+        })
+    });
+    engines.return_vads(vads);
+    result
+}
+
+/// Waits for each window's text in order, assembles turns and raises alerts; returns every
+/// segment, for the final transcript.
+fn collect(
+    windows: mpsc::Receiver<WindowMsg>,
+    plan: TrackPlan,
+    prosody: Vec<SharedProsody>,
+    mut rules: Rules<'_>,
+    analysers: &AnalyserPool,
+    cancelled: &AtomicBool,
+    mut emit: impl FnMut(LiveEvent) -> bool,
+) -> Result<Vec<Turn>, LiveError> {
+    let mut turns = LiveTurns::new(plan.clone());
+    let mut segments = Vec::new();
+    let mut events = Vec::new();
+    let mut stop = false;
+    let handle = |rules: &mut Rules<'_>,
+                  updates: Vec<Update>,
+                  events: &mut Vec<LiveEvent>|
+     -> Result<(), LiveError> {
+        for mut u in updates {
+            if let Some(new) = u.new_segment.take() {
+                analysers.with(|a| rules.segment(u.id, &new, a.parts().0, events))?;
+            }
+            if u.is_final {
+                u.turn.prosody = plan.prosody_of(&u.turn, &prosody);
+                let (id, turn) = (u.id, u.turn.clone());
+                events.push(LiveEvent::Turn {
+                    id: u.id,
+                    turn: u.turn,
+                    is_final: true,
+                });
+                analysers.with(|a| {
+                    let (embedder, head) = a.parts();
+                    rules.final_turn(id, turn, head, embedder, events)
+                })?;
+            } else {
+                events.push(LiveEvent::Turn {
+                    id: u.id,
+                    turn: u.turn,
+                    is_final: false,
+                });
+            }
+        }
+        Ok(())
+    };
+    for msg in windows {
+        match msg {
+            WindowMsg::Window(s) => {
+                let new = plan.segments(s)?;
+                segments.extend(new.iter().cloned());
+                for seg in new {
+                    handle(&mut rules, turns.segment(seg), &mut events)?;
+                }
+            }
+            WindowMsg::Settled(per_track) => {
+                handle(&mut rules, turns.settle(&per_track), &mut events)?;
+                let all_settled = per_track.iter().copied().min().unwrap_or(0);
+                rules.deadlines(all_settled, &mut events);
+            }
+        }
+        for e in events.drain(..) {
+            if !stop && !emit(e) {
+                stop = true;
+                cancelled.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+    handle(&mut rules, turns.finish(), &mut events)?;
+    for e in events {
+        if !stop && !emit(e) {
+            stop = true;
+        }
+    }
+    Ok(segments)
+}
+
+/// A change to a live turn.
+struct Update {
+    id: u32,
+    turn: Turn,
+    is_final: bool,
+    /// The segment that was added, if one was.
+    new_segment: Option<Turn>,
+}
+
+struct OpenTurn {
+    id: u32,
+    turn: Turn,
+    /// Where the newest segment of the turn starts.
+    last_start: u64,
+}
+
+/// Turns assembled from segments as they arrive, by the rule a finished call's are (one
+/// speaker's segments less than `TURN_JOIN_GAP_MS` apart, nobody else starting in between). A
+/// turn is final once its track has settled past the point where it could still grow.
+struct LiveTurns {
+    plan: TrackPlan,
+    open: Vec<Option<OpenTurn>>,
+    /// Per track, the start of its newest segment.
+    latest_start: Vec<Option<u64>>,
+    next_id: u32,
+}
+
+impl LiveTurns {
+    fn new(plan: TrackPlan) -> Self {
+        let n = plan.len();
+        Self {
+            plan,
+            open: (0..n).map(|_| None).collect(),
+            latest_start: vec![None; n],
+            next_id: 0,
+        }
+    }
+
+    /// Where track `k`'s open turn stops being able to grow: after the join gap, or where
+    /// another speaker started.
+    fn limit(&self, k: usize) -> Option<u64> {
+        let open = self.open[k].as_ref()?;
+        let other = (0..self.open.len())
+            .filter(|&j| j != k)
+            .filter_map(|j| self.latest_start[j])
+            .filter(|&s| s > open.last_start)
+            .min();
+        let gap = open.turn.end_ms + TURN_JOIN_GAP_MS;
+        Some(other.map_or(gap, |o| o.min(gap)))
+    }
+
+    fn close(&mut self, k: usize) -> Option<Update> {
+        let open = self.open[k].take()?;
+        Some(Update {
+            id: open.id,
+            turn: open.turn,
+            is_final: true,
+            new_segment: None,
+        })
+    }
+
+    fn segment(&mut self, mut seg: Turn) -> Vec<Update> {
+        let mut updates = Vec::new();
+        let k = self.plan.track_of(&seg);
+        // Mono speech has no speaker to join by: every segment is a turn of its own.
+        if seg.channel.is_none() {
+            infer_mono_roles(std::slice::from_mut(&mut seg));
+            let id = self.next_id;
+            self.next_id += 1;
+            updates.push(Update {
+                id,
+                turn: seg.clone(),
+                is_final: true,
+                new_segment: Some(seg),
+            });
+            return updates;
+        }
+        let joins = self.limit(k).is_some_and(|limit| seg.start_ms <= limit);
+        if !joins {
+            updates.extend(self.close(k));
+        }
+        self.latest_start[k] = Some(seg.start_ms);
+        // Another speaker starting closes the turns it follows.
+        for j in 0..self.open.len() {
+            if j != k && self.limit(j).is_some_and(|l| l <= seg.start_ms) {
+                updates.extend(self.close(j));
+            }
+        }
+        let start = seg.start_ms;
+        match &mut self.open[k] {
+            Some(open) => {
+                append_segment(&mut open.turn, seg.clone());
+                open.last_start = start;
+                updates.push(Update {
+                    id: open.id,
+                    turn: open.turn.clone(),
+                    is_final: false,
+                    new_segment: Some(seg),
+                });
+            }
+            None => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.open[k] = Some(OpenTurn {
+                    id,
+                    turn: seg.clone(),
+                    last_start: start,
+                });
+                updates.push(Update {
+                    id,
+                    turn: seg.clone(),
+                    is_final: false,
+                    new_segment: Some(seg),
+                });
+            }
+        }
+        updates
+    }
+
+    /// Closes the turns whose track has settled past their limit.
+    fn settle(&mut self, settled: &[u64]) -> Vec<Update> {
+        (0..self.open.len())
+            .filter(|&k| {
+                self.limit(k)
+                    .is_some_and(|l| settled.get(k).is_some_and(|&s| s > l))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|k| self.close(k))
+            .collect()
+    }
+
+    /// The call ended: every open turn is final, in the order they began.
+    fn finish(&mut self) -> Vec<Update> {
+        let mut left: Vec<Update> = (0..self.open.len()).filter_map(|k| self.close(k)).collect();
+        left.sort_by_key(|u| u.id);
+        left
+    }
+}
+
+/// The playbook's real-time rules over a call in progress.
+struct Rules<'p> {
+    playbook: &'p Playbook,
+    competitors: CompetitorMatcher<'p>,
+    questions: QuestionMatcher<'p>,
+    /// Per question, how many times it has counted so far, and whether its alert went out.
+    asked: Vec<u32>,
+    alerted: Vec<bool>,
+    final_turns: Vec<Turn>,
+}
+
+impl<'p> Rules<'p> {
+    fn new(playbook: &'p Playbook, analysers: &AnalyserPool) -> Result<Self, EmbedError> {
+        let questions = analysers.with(|a| QuestionMatcher::new(playbook, a.parts().0))?;
+        let n = playbook.key_questions.len();
+        Ok(Self {
+            playbook,
+            competitors: CompetitorMatcher::new(playbook),
+            questions,
+            asked: vec![0; n],
+            alerted: vec![false; n],
+            final_turns: Vec::new(),
+        })
+    }
+
+    /// New words of turn `id`: competitor names and key questions in them.
+    fn segment(
+        &mut self,
+        id: u32,
+        seg: &Turn,
+        embedder: &mut crate::text::embed::Embedder,
+        events: &mut Vec<LiveEvent>,
+    ) -> Result<(), EmbedError> {
+        for mut m in self.competitors.mentions(std::slice::from_ref(seg)) {
+            m.turn = id as usize;
+            events.push(LiveEvent::Competitor(m));
+        }
+        for q in self.questions.counted_in(seg, embedder)? {
+            self.asked[q] += 1;
+        }
+        Ok(())
+    }
+
+    /// A complete turn: its emotion, judged against the speakers' turns so far.
+    fn final_turn(
+        &mut self,
+        id: u32,
+        turn: Turn,
+        head: &mut emotion::EmotionHead,
+        embedder: &mut crate::text::embed::Embedder,
+        events: &mut Vec<LiveEvent>,
+    ) -> Result<(), EmbedError> {
+        self.final_turns.push(turn);
+        for mut a in
+            emotion::alerts_for_last(&self.final_turns, &self.playbook.emotion, head, embedder)?
+        {
+            a.turn = id as usize;
+            events.push(LiveEvent::Emotion(a));
+        }
+        Ok(())
+    }
+
+    /// Every question whose deadline the transcribed call has passed without it.
+    fn deadlines(&mut self, settled_ms: u64, events: &mut Vec<LiveEvent>) {
+        for (i, q) in self.questions.questions().enumerate() {
+            let Some(minutes) = q.within_minutes else {
+                continue;
+            };
+            let deadline_ms = (minutes * 60_000.0) as u64;
+            if !self.alerted[i] && settled_ms > deadline_ms && self.asked[i] < q.min_count {
+                self.alerted[i] = true;
+                events.push(LiveEvent::KeyQuestionMissing {
+                    id: q.id.clone(),
+                    description: q.description.clone(),
+                    deadline_ms,
+                });
+            }
+        }
+    }
+}

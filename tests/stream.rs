@@ -1,0 +1,423 @@
+//! StreamCall on a real server on a loopback port: a real two-speaker recording streamed in
+//! 100 ms chunks at several times real-time pace. Turns and alerts arrive while it streams,
+//! and the final Analysis matches AnalyzeCall's for the same audio.
+
+mod common;
+
+use callqa::proto::call_qa_client::CallQaClient;
+use callqa::proto::stream_call_request::Request as Message;
+use callqa::proto::stream_call_response::Event;
+use callqa::proto::{self, AnalyzeCallRequest, AudioEncoding, StreamCallRequest, StreamConfig};
+use common::{connect, with_key};
+use std::time::{Duration, Instant};
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+const KEY: &str = "k-acme-0123456789";
+const PACE: u32 = 3; // times real time
+const CHUNK_MS: usize = 100;
+
+/// A real server with the test's playbook, and `max_concurrent` calls at once.
+async fn start_server(
+    max_concurrent: usize,
+    name: &str,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), Box<dyn std::error::Error + Send + Sync>>>,
+) {
+    let dir = std::env::temp_dir().join(format!("callqa-stream-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("relocation.toml"), PLAYBOOK).unwrap();
+    let mut server = common::server_config(max_concurrent, Some(&format!("{KEY}=acme")));
+    server.playbooks = std::sync::Arc::new(callqa::server::Playbooks::open(&dir).unwrap());
+    common::start_server(server).await
+}
+
+/// A playbook for the test's call: a relocation firm whose rival the callers name, and a key
+/// question due in the first 12 s that nobody asks.
+const PLAYBOOK: &str = r#"
+name = "relocation enquiry"
+[[key_questions]]
+id = "moving_date"
+description = "When the customer moves"
+phrasings = ["When are you planning to move?"]
+within_minutes = 0.2
+[[competitors]]
+name = "Chicago Movers"
+aliases = ["Chicago"]
+mentioned_by = "any"
+strategy_pack = { title = "Against Chicago Movers: fixed prices" }
+"#;
+
+/// pyannote's sample conversation, split into stereo by its reference diarization: speaker90
+/// on channel 0 (agent), speaker91 on channel 1 (customer). Returns 16-bit samples per channel.
+fn stereo_conversation() -> Vec<Vec<f32>> {
+    let eval = common::eval_dir().join("diarization/pyannote_sample");
+    let mono = common::load_16k(&eval.join("sample.wav"));
+    let mut channels = vec![vec![0.0; mono.len()]; 2];
+    let rttm = std::fs::read_to_string(eval.join("sample.rttm")).unwrap();
+    for line in rttm.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (start, dur): (f64, f64) = (f[3].parse().unwrap(), f[4].parse().unwrap());
+        let ch = usize::from(f[7] == "speaker91");
+        let (a, b) = (
+            (start * 16_000.0) as usize,
+            ((start + dur) * 16_000.0) as usize,
+        );
+        channels[ch][a..b.min(mono.len())].copy_from_slice(&mono[a..b.min(mono.len())]);
+    }
+    channels
+}
+
+fn linear16(channels: &[Vec<f32>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..channels[0].len() {
+        for c in channels {
+            out.extend_from_slice(&((c[i].clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
+        }
+    }
+    out
+}
+
+fn config(call_id: &str, encoding: AudioEncoding) -> StreamCallRequest {
+    StreamCallRequest {
+        request: Some(Message::Config(StreamConfig {
+            call_id: call_id.into(),
+            rep_id: "rep-1".into(),
+            customer_id: "cust-1".into(),
+            language: proto::Language::En as i32,
+            playbook: "relocation".into(),
+            call_date: "2026-11-29".into(),
+            encoding: encoding as i32,
+            sample_rate_hz: 16_000,
+            channels: 2,
+            ..Default::default()
+        })),
+    }
+}
+
+/// The requests of a stream: the config, then the audio in pieces of `piece_ms`, sent at
+/// `PACE`× real time. `sent` learns when the last piece went out.
+fn paced(
+    first: StreamCallRequest,
+    pieces: Vec<Vec<u8>>,
+    piece_ms: u64,
+    sent: tokio::sync::oneshot::Sender<Instant>,
+) -> impl tokio_stream::Stream<Item = StreamCallRequest> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        tx.send(first).await.unwrap();
+        let every = Duration::from_millis(piece_ms / u64::from(PACE));
+        let mut tick = tokio::time::interval(every);
+        for piece in pieces {
+            tick.tick().await;
+            let msg = StreamCallRequest {
+                request: Some(Message::Audio(piece)),
+            };
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+        let _ = sent.send(Instant::now());
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Every response with the moment it arrived.
+async fn receive(
+    mut responses: tonic::Streaming<proto::StreamCallResponse>,
+) -> Vec<(Instant, Event)> {
+    let mut out = Vec::new();
+    while let Some(r) = responses.next().await {
+        out.push((Instant::now(), r.unwrap().event.unwrap()));
+    }
+    out
+}
+
+fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_call_gives_turns_and_alerts_as_it_goes_and_the_same_analysis() {
+    let (addr, stop, server) = start_server(2, "a").await;
+    let mut client = CallQaClient::new(connect(&addr).await).max_decoding_message_size(64 << 20);
+
+    let channels = stereo_conversation();
+    let pcm = linear16(&channels);
+    let bytes_per_chunk = 16 * CHUNK_MS * 2 * 2;
+    let pieces: Vec<Vec<u8>> = pcm.chunks(bytes_per_chunk).map(<[u8]>::to_vec).collect();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    let started = Instant::now();
+    let requests = paced(
+        config("live-1", AudioEncoding::Linear16),
+        pieces,
+        CHUNK_MS as u64,
+        sent_tx,
+    );
+    let responses = client
+        .stream_call(with_key(KEY, requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let events = receive(responses).await;
+    let last_sent = sent_rx.await.unwrap();
+    eprintln!(
+        "streamed {:.1} s of audio in {:.1} s; {} events",
+        channels[0].len() as f64 / 16_000.0,
+        (last_sent - started).as_secs_f64(),
+        events.len()
+    );
+    for (at, e) in &events {
+        let label = match e {
+            Event::Turn(t) => format!(
+                "turn {} final={} {:?}",
+                t.turn_id,
+                t.is_final,
+                t.turn.as_ref().unwrap().text
+            ),
+            Event::CompetitorMention(m) => {
+                format!("competitor {} at {} ms", m.competitor, m.time_ms)
+            }
+            Event::EmotionAlert(a) => format!("emotion {} {}", a.kind, a.score),
+            Event::KeyQuestionMissing(q) => format!("missing {}", q.id),
+            Event::Analysis(_) => "analysis".into(),
+        };
+        eprintln!("  {:>6.2} s  {label}", (*at - started).as_secs_f64());
+    }
+
+    // Turns, interim and final, while the audio was still being sent.
+    let during: Vec<&Event> = events
+        .iter()
+        .filter(|(at, _)| *at < last_sent)
+        .map(|(_, e)| e)
+        .collect();
+    assert!(
+        during
+            .iter()
+            .any(|e| matches!(e, Event::Turn(t) if t.is_final))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Turn(t) if !t.is_final))
+    );
+    // The rival's name, with its strategy pack, before the stream ended.
+    let mention = during.iter().find_map(|e| match e {
+        Event::CompetitorMention(m) => Some(m),
+        _ => None,
+    });
+    let mention = mention.expect("a competitor alert before the stream ended");
+    assert_eq!(mention.competitor, "Chicago Movers");
+    assert_eq!(
+        mention.strategy_pack.as_ref().unwrap().title,
+        "Against Chicago Movers: fixed prices"
+    );
+    // The key question due at 12 s was never asked: said so during the call.
+    assert!(during.iter().any(
+        |e| matches!(e, Event::KeyQuestionMissing(q) if q.id == "moving_date" && q.deadline_ms == 12_000)
+    ));
+    // Every turn id that was announced was finalised, once.
+    let mut finals: Vec<u32> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Turn(t) if t.is_final => Some(t.turn_id),
+            _ => None,
+        })
+        .collect();
+    let n_finals = finals.len();
+    finals.dedup();
+    assert_eq!(finals.len(), n_finals);
+    assert_eq!(finals, (0..n_finals as u32).collect::<Vec<_>>());
+
+    // The last message is the stored Analysis.
+    let Some((_, Event::Analysis(streamed))) = events.last() else {
+        panic!("the stream did not end with the Analysis");
+    };
+    let stored = client
+        .get_analysis(with_key(
+            KEY,
+            proto::GetAnalysisRequest {
+                call_id: "live-1".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(&stored, streamed);
+
+    // AnalyzeCall on the same audio (as a WAV file) gives the same call, but for where the
+    // windows were cut.
+    let batch = client
+        .analyze_call(with_key(
+            KEY,
+            AnalyzeCallRequest {
+                audio: common::wav_pcm16(&channels, 16_000),
+                call_id: "batch-1".into(),
+                rep_id: "rep-1".into(),
+                customer_id: "cust-1".into(),
+                language: proto::Language::En as i32,
+                playbook: "relocation".into(),
+                call_date: "2026-11-29".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(streamed.duration_ms, batch.duration_ms);
+    assert_eq!(streamed.language, batch.language);
+    assert_eq!(streamed.playbook_revision, batch.playbook_revision);
+    let competitors = |a: &proto::Analysis| {
+        let mut c: Vec<(String, i32)> = a
+            .competitor_mentions
+            .iter()
+            .map(|m| (m.competitor.clone(), m.role))
+            .collect();
+        c.dedup();
+        c
+    };
+    assert_eq!(competitors(streamed), competitors(&batch));
+    let coverage = |a: &proto::Analysis| a.key_questions.as_ref().unwrap().percent;
+    assert_eq!(coverage(streamed), coverage(&batch));
+    // The words per side agree but for the streaming segmentation (Whisper hears a short
+    // window with less context): under 20 % word edits over the call.
+    let (mut edits, mut total) = (0, 0);
+    for role in [proto::Role::Agent as i32, proto::Role::Customer as i32] {
+        let side = |a: &proto::Analysis| -> Vec<String> {
+            a.turns
+                .iter()
+                .filter(|t| t.role == role)
+                .flat_map(|t| words(&t.text))
+                .collect()
+        };
+        let (s, b) = (side(streamed), side(&batch));
+        assert!(!b.is_empty());
+        edits += callqa::eval::edit_distance(&s, &b);
+        total += b.len();
+    }
+    eprintln!("{edits} word edits over {total} words");
+    assert!(edits as f64 <= 0.2 * total as f64);
+    let dimensions = |a: &proto::Analysis| {
+        a.scorecard
+            .as_ref()
+            .unwrap()
+            .dimensions
+            .iter()
+            .map(|d| d.id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(dimensions(streamed), dimensions(&batch));
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_refuse_bad_starts_and_free_their_slot_when_the_client_leaves() {
+    let (addr, stop, server) = start_server(1, "b").await;
+    let mut client = CallQaClient::new(connect(&addr).await);
+    let audio_first = |bytes: Vec<u8>| StreamCallRequest {
+        request: Some(Message::Audio(bytes)),
+    };
+
+    // Audio before the config; a raw encoding with no rate; no key.
+    let e = client
+        .stream_call(with_key(
+            KEY,
+            tokio_stream::iter(vec![audio_first(vec![0; 10])]),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let mut no_rate = config("x", AudioEncoding::Mulaw);
+    if let Some(Message::Config(c)) = &mut no_rate.request {
+        c.sample_rate_hz = 0;
+    }
+    let e = client
+        .stream_call(with_key(KEY, tokio_stream::iter(vec![no_rate])))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    let e = client
+        .stream_call(tokio_stream::iter(vec![config("x", AudioEncoding::Mulaw)]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+
+    // A container stream that is not audio: INVALID_ARGUMENT, as a message on the stream.
+    let garbage = tokio_stream::iter(vec![
+        config("bad", AudioEncoding::Container),
+        audio_first(b"this is not a recording at all, just text".repeat(200)),
+    ]);
+    let responses = client
+        .stream_call(with_key(KEY, garbage))
+        .await
+        .unwrap()
+        .into_inner();
+    let results: Vec<_> = responses.collect().await;
+    let e = results.last().unwrap().as_ref().unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+
+    // A client that leaves mid-call frees its slot (the only one): the next call gets in.
+    let pcm = linear16(&stereo_conversation());
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(config("left", AudioEncoding::Linear16))
+        .await
+        .unwrap();
+    let responses = client
+        .stream_call(with_key(
+            KEY,
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    for piece in pcm[..pcm.len() / 2].chunks(6_400) {
+        tx.send(audio_first(piece.to_vec())).await.unwrap();
+    }
+    drop(responses);
+    drop(tx);
+    drop(client);
+    let mut client = CallQaClient::new(connect(&addr).await).max_decoding_message_size(64 << 20);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let short = tokio_stream::iter(vec![
+            config("after", AudioEncoding::Linear16),
+            audio_first(pcm[..16_000 * 4 * 2].to_vec()),
+        ]);
+        match client.stream_call(with_key(KEY, short)).await {
+            Ok(r) => {
+                let events: Vec<_> = r.into_inner().collect().await;
+                let last = events.last().unwrap().as_ref().unwrap();
+                assert!(matches!(last.event, Some(Event::Analysis(_))));
+                break;
+            }
+            Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("the slot was not freed: {e:?}"),
+        }
+    }
+    // The abandoned call was not stored.
+    let e = client
+        .get_analysis(with_key(
+            KEY,
+            proto::GetAnalysisRequest {
+                call_id: "left".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
