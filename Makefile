@@ -12,7 +12,7 @@ APT_TEST_NEEDS := chromium:chromium /usr/share/fonts/truetype/wqy/wqy-microhei.t
 .PHONY: run test setup apt-deps apt-test-deps client-venv build models lint fmt clean-models
 
 run: models
-	$(BIN) serve
+	$(BIN) serve --metrics-addr $${CALLQA_METRICS_ADDR:-127.0.0.1:9464}
 
 test: models apt-test-deps client-venv lint
 	$(CARGO) test --release --locked

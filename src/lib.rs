@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod engines;
 pub mod eval;
 pub mod live;
+pub mod metrics;
 pub mod models;
 pub mod onnx;
 pub mod pipeline;

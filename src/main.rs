@@ -174,6 +174,9 @@ enum Command {
         /// PEM private key for --tls-cert.
         #[arg(long, env = "CALLQA_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); off by default.
+        #[arg(long, env = "CALLQA_METRICS_ADDR")]
+        metrics_addr: Option<SocketAddr>,
         /// On SIGTERM, how long calls in progress may take to finish before the process exits.
         #[arg(long, env = "CALLQA_DRAIN_SECONDS", default_value_t = 30)]
         drain_seconds: u64,
@@ -824,6 +827,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             drain_seconds,
             tls_cert,
             tls_key,
+            metrics_addr,
             store,
         } => {
             let read = |p: &Path| std::fs::read(p).with_context(|| format!("{}", p.display()));
@@ -853,11 +857,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 webhooks: callqa::delivery::Endpoint::parse_list(&hooks)
                     .map_err(anyhow::Error::msg)?,
                 tls,
+                metrics: None, // bound inside the runtime
             };
             println!("store: {}", store.store.display());
             serve(
                 dir,
                 addr,
+                metrics_addr,
                 config,
                 std::time::Duration::from_secs(drain_seconds),
                 whisper(None),
@@ -1134,7 +1140,8 @@ fn list_models(dir: &ModelDir) -> Result<ExitCode> {
 fn serve(
     dir: ModelDir,
     addr: SocketAddr,
-    config: callqa::server::ServerConfig,
+    metrics_addr: Option<SocketAddr>,
+    mut config: callqa::server::ServerConfig,
     drain: std::time::Duration,
     choice: WhisperChoice,
     pool: PoolConfig,
@@ -1161,6 +1168,13 @@ fn serve(
                 }
             }
         });
+        if let Some(addr) = metrics_addr {
+            let (listener, local) = callqa::server::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            println!("metrics at http://{local}/metrics");
+            config.metrics = Some(listener);
+        }
         let (listener, local) = callqa::server::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;

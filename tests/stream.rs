@@ -21,6 +21,7 @@ const CHUNK_MS: usize = 100;
 async fn start_server(
     max_concurrent: usize,
     name: &str,
+    metrics: Option<tokio::net::TcpListener>,
 ) -> (
     String,
     tokio::sync::oneshot::Sender<()>,
@@ -30,8 +31,17 @@ async fn start_server(
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("relocation.toml"), PLAYBOOK).unwrap();
     let mut server = common::server_config(max_concurrent, Some(&format!("{KEY}=acme")));
+    server.metrics = metrics;
     server.playbooks = std::sync::Arc::new(callqa::server::Playbooks::open(&dir).unwrap());
     common::start_server(server).await
+}
+
+/// The value of a metric sample line, e.g. `callqa_requests_total{method="StreamCall",code="Ok"}`.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
 }
 
 /// A playbook for the test's call: a relocation firm whose rival the callers name, and a key
@@ -147,7 +157,10 @@ fn words(text: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_call_gives_turns_and_alerts_as_it_goes_and_the_same_analysis() {
-    let (addr, stop, server) = start_server(2, "a").await;
+    let (metrics_listener, metrics_addr) = callqa::server::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (addr, stop, server) = start_server(2, "a", Some(metrics_listener)).await;
     let mut client = CallQaClient::new(connect(&addr).await).max_decoding_message_size(64 << 20);
 
     let channels = stereo_conversation();
@@ -316,13 +329,54 @@ async fn a_streamed_call_gives_turns_and_alerts_as_it_goes_and_the_same_analysis
     };
     assert_eq!(dimensions(streamed), dimensions(&batch));
 
+    // Prometheus metrics: requests, latency, real-time factor, load and stream events.
+    let url = format!("http://{metrics_addr}/metrics");
+    let metrics = tokio::task::spawn_blocking(move || {
+        ureq::get(&url)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    for (name, at_least) in [
+        (
+            r#"callqa_requests_total{method="StreamCall",code="Ok"}"#,
+            1.0,
+        ),
+        (
+            r#"callqa_requests_total{method="AnalyzeCall",code="Ok"}"#,
+            1.0,
+        ),
+        (
+            r#"callqa_request_duration_seconds_count{method="AnalyzeCall"}"#,
+            1.0,
+        ),
+        ("callqa_real_time_factor_count", 2.0),
+        (
+            r#"callqa_stage_duration_seconds_count{stage="transcription"}"#,
+            2.0,
+        ),
+        (
+            r#"callqa_stream_events_total{kind="competitor_mention"}"#,
+            1.0,
+        ),
+        (r#"callqa_stream_events_total{kind="turn_final"}"#, 1.0),
+        ("callqa_calls_in_progress", 0.0),
+        ("callqa_asr_queue_depth", 0.0),
+    ] {
+        assert!(sample(&metrics, name) >= at_least, "{name} in\n{metrics}");
+    }
+
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_refuse_bad_starts_and_free_their_slot_when_the_client_leaves() {
-    let (addr, stop, server) = start_server(1, "b").await;
+    let (addr, stop, server) = start_server(1, "b", None).await;
     let mut client = CallQaClient::new(connect(&addr).await);
     let audio_first = |bytes: Vec<u8>| StreamCallRequest {
         request: Some(Message::Audio(bytes)),

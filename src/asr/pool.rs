@@ -2,12 +2,13 @@
 //!
 //! whisper.cpp's own server decodes one request at a time. Here N worker threads each own a state
 //! (its KV cache and buffers) and share the weights, so N windows decode at once. The queue is
-//! bounded: producers wait (batch) or are refused (`try_` calls), memory never grows without bound.
+//! bounded: producers wait, so memory never grows without bound.
 
 use super::{AsrError, DecodeOptions, Segment, WhisperModel};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -52,6 +53,8 @@ enum Job {
 
 pub struct WhisperPool {
     sender: Option<SyncSender<Job>>,
+    /// Jobs sent and not yet taken by a worker.
+    queued: Arc<AtomicUsize>,
     workers: Vec<JoinHandle<()>>,
     multilingual: bool,
 }
@@ -65,12 +68,14 @@ impl WhisperPool {
         let multilingual = model.is_multilingual();
         let (sender, receiver) = mpsc::sync_channel::<Job>(config.queue.max(1));
         let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        let queued = Arc::new(AtomicUsize::new(0));
         let mut workers = Vec::new();
         for i in 0..config.states.max(1) {
             // Create every state up front, so a model that cannot run fails at load time.
             let mut state = model.new_state()?;
             let model = model.clone();
             let receiver = receiver.clone();
+            let queued = queued.clone();
             let threads = config.threads_per_state.max(1);
             let worker = std::thread::Builder::new()
                 .name(format!("whisper-{i}"))
@@ -81,6 +86,7 @@ impl WhisperPool {
                             Err(_) => return,
                         };
                         let Ok(job) = job else { return }; // the pool was dropped
+                        queued.fetch_sub(1, Ordering::Relaxed);
                         match job {
                             Job::Transcribe { audio, opts, reply } => {
                                 // Generous: base decodes many times faster than real time here.
@@ -103,6 +109,7 @@ impl WhisperPool {
         }
         Ok(Self {
             sender: Some(sender),
+            queued,
             workers,
             multilingual,
         })
@@ -112,42 +119,32 @@ impl WhisperPool {
         self.multilingual
     }
 
-    fn sender(&self) -> Result<&SyncSender<Job>, AsrError> {
-        self.sender.as_ref().ok_or(AsrError::PoolClosed)
+    /// Windows waiting for a worker.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Sends a job, waiting while the queue is full.
+    fn send(&self, job: Job) -> Result<(), AsrError> {
+        let sender = self.sender.as_ref().ok_or(AsrError::PoolClosed)?;
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        sender.send(job).map_err(|_| {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            AsrError::PoolClosed
+        })
     }
 
     /// Queues a window, waiting while the queue is full (backpressure).
     pub fn transcribe(&self, audio: Vec<f32>, opts: DecodeOptions) -> Result<Pending, AsrError> {
         let (reply, pending) = mpsc::channel();
-        self.sender()?
-            .send(Job::Transcribe { audio, opts, reply })
-            .map_err(|_| AsrError::PoolClosed)?;
+        self.send(Job::Transcribe { audio, opts, reply })?;
         Ok(pending)
-    }
-
-    /// Queues a window only if there is room; `Ok(None)` when the queue is full.
-    pub fn try_transcribe(
-        &self,
-        audio: Vec<f32>,
-        opts: DecodeOptions,
-    ) -> Result<Option<Pending>, AsrError> {
-        let (reply, pending) = mpsc::channel();
-        match self
-            .sender()?
-            .try_send(Job::Transcribe { audio, opts, reply })
-        {
-            Ok(()) => Ok(Some(pending)),
-            Err(TrySendError::Full(_)) => Ok(None),
-            Err(TrySendError::Disconnected(_)) => Err(AsrError::PoolClosed),
-        }
     }
 
     /// The language spoken in `audio`, on the first free state.
     pub fn detect_language(&self, audio: Vec<f32>) -> Result<String, AsrError> {
         let (reply, result) = mpsc::channel();
-        self.sender()?
-            .send(Job::Detect { audio, reply })
-            .map_err(|_| AsrError::PoolClosed)?;
+        self.send(Job::Detect { audio, reply })?;
         result.recv().map_err(|_| AsrError::PoolClosed)?
     }
 }

@@ -187,6 +187,7 @@ pub async fn run_endpoint(
         let idle = replays.is_empty() && fresh.is_empty();
         for (failure_id, event) in replays {
             let outcome = deliver(&agent, &endpoint, &event, &retry).await;
+            crate::metrics::metrics().delivery(outcome.is_ok());
             let s = store.clone();
             if let Err(err) =
                 blocking(move || s.webhook_replayed(failure_id, outcome.err().as_deref())).await
@@ -196,6 +197,7 @@ pub async fn run_endpoint(
         }
         for event in fresh {
             let outcome = deliver(&agent, &endpoint, &event, &retry).await;
+            crate::metrics::metrics().delivery(outcome.is_ok());
             let (s, e, ev) = (store.clone(), endpoint.clone(), event.clone());
             let saved = blocking(move || {
                 if let Err(err) = &outcome {

@@ -1,7 +1,7 @@
 //! `callqa.v1.CallQa`: analysis of recordings against playbooks, stored per tenant, with the
 //! coaching that follows and the events it writes.
 
-use super::{Loaded, ServiceError, Slots, Tenant, convert, language};
+use super::{Loaded, ServiceError, Slots, Tenant, convert, language, measured};
 use crate::analysis::playbook::Playbook;
 use crate::analysis::{Analysis, CallInfo};
 use crate::audio::StreamDecoder;
@@ -85,6 +85,7 @@ fn analyse_and_record(
         .with(|a| a.run(playbook, info, turns))
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     store.record(tenant, &analysis, playbook, Utc::now())?;
+    crate::metrics::metrics().analysed(&analysis.timings);
     serde_json::to_value(&analysis)
         .and_then(serde_json::from_value)
         .map_err(|e| ServiceError::Internal(e.to_string()))
@@ -355,59 +356,74 @@ impl proto::call_qa_server::CallQa for Shared {
         &self,
         request: Request<proto::AnalyzeCallRequest>,
     ) -> Result<Response<proto::Analysis>, Status> {
-        let tenant = tenant(&request)?;
-        Ok(Response::new(
-            self.0.analyze_call(tenant, request.into_inner()).await?,
-        ))
+        measured("AnalyzeCall", async move {
+            let tenant = tenant(&request)?;
+            Ok(Response::new(
+                self.0.analyze_call(tenant, request.into_inner()).await?,
+            ))
+        })
+        .await
     }
 
     async fn get_analysis(
         &self,
         request: Request<proto::GetAnalysisRequest>,
     ) -> Result<Response<proto::Analysis>, Status> {
-        let tenant = tenant(&request)?;
-        let call_id = request.into_inner().call_id;
-        Ok(Response::new(self.0.get_analysis(tenant, call_id).await?))
+        measured("GetAnalysis", async move {
+            let tenant = tenant(&request)?;
+            let call_id = request.into_inner().call_id;
+            Ok(Response::new(self.0.get_analysis(tenant, call_id).await?))
+        })
+        .await
     }
 
     async fn list_analyses(
         &self,
         request: Request<proto::ListAnalysesRequest>,
     ) -> Result<Response<proto::ListAnalysesResponse>, Status> {
-        let tenant = tenant(&request)?;
-        Ok(Response::new(
-            self.0.list(tenant, request.into_inner()).await?,
-        ))
+        measured("ListAnalyses", async move {
+            let tenant = tenant(&request)?;
+            Ok(Response::new(
+                self.0.list(tenant, request.into_inner()).await?,
+            ))
+        })
+        .await
     }
 
     async fn get_rep_profile(
         &self,
         request: Request<proto::GetRepProfileRequest>,
     ) -> Result<Response<proto::RepProfile>, Status> {
-        let tenant = tenant(&request)?;
-        let rep = request.into_inner().rep_id;
-        let store = self.0.store.clone();
-        let profile = blocking(move || Ok(store.rep_profile(&tenant, &rep)?)).await?;
-        Ok(Response::new(convert::rep_profile(profile)))
+        measured("GetRepProfile", async move {
+            let tenant = tenant(&request)?;
+            let rep = request.into_inner().rep_id;
+            let store = self.0.store.clone();
+            let profile = blocking(move || Ok(store.rep_profile(&tenant, &rep)?)).await?;
+            Ok(Response::new(convert::rep_profile(profile)))
+        })
+        .await
     }
 
     async fn complete_training(
         &self,
         request: Request<proto::CompleteTrainingRequest>,
     ) -> Result<Response<proto::Event>, Status> {
-        let tenant = tenant(&request)?;
-        let rep = request.into_inner().rep_id;
-        let store = self.0.store.clone();
-        let event = blocking(move || {
-            store
-                .complete_training(&tenant, &rep, Utc::now())?
-                .ok_or_else(|| {
-                    ServiceError::NotFound(format!("no active suspension for rep {rep}"))
-                })
+        measured("CompleteTraining", async move {
+            let tenant = tenant(&request)?;
+            let rep = request.into_inner().rep_id;
+            let store = self.0.store.clone();
+            let event = blocking(move || {
+                store
+                    .complete_training(&tenant, &rep, Utc::now())?
+                    .ok_or_else(|| {
+                        ServiceError::NotFound(format!("no active suspension for rep {rep}"))
+                    })
+            })
+            .await?;
+            self.0.new_events.notify_waiters();
+            Ok(Response::new(convert::event(event)))
         })
-        .await?;
-        self.0.new_events.notify_waiters();
-        Ok(Response::new(convert::event(event)))
+        .await
     }
 
     type StreamCallStream = ReceiverStream<Result<proto::StreamCallResponse, Status>>;
@@ -416,9 +432,12 @@ impl proto::call_qa_server::CallQa for Shared {
         &self,
         request: Request<tonic::Streaming<proto::StreamCallRequest>>,
     ) -> Result<Response<Self::StreamCallStream>, Status> {
-        let tenant = tenant(&request)?;
-        let events = self.0.stream_call(tenant, request.into_inner()).await?;
-        Ok(Response::new(ReceiverStream::new(events)))
+        measured("StreamCall", async move {
+            let tenant = tenant(&request)?;
+            let events = self.0.stream_call(tenant, request.into_inner()).await?;
+            Ok(Response::new(ReceiverStream::new(events)))
+        })
+        .await
     }
 
     type WatchEventsStream = ReceiverStream<Result<proto::Event, Status>>;
@@ -427,52 +446,58 @@ impl proto::call_qa_server::CallQa for Shared {
         &self,
         request: Request<proto::WatchEventsRequest>,
     ) -> Result<Response<Self::WatchEventsStream>, Status> {
-        let tenant = tenant(&request)?;
-        let mut cursor = request.into_inner().after_seq;
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        let store = self.0.store.clone();
-        let wake = self.0.new_events.clone();
-        let mut closing = self.0.closing.clone();
-        tokio::spawn(async move {
-            loop {
-                // Register before reading, so that an event written in between still wakes us.
-                let notified = wake.notified();
-                let (s, t) = (store.clone(), tenant.clone());
-                let batch = match blocking(move || Ok(s.events_after(&t, cursor, 100)?)).await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let _ = tx.send(Err(Status::from(e))).await;
-                        return;
+        measured("WatchEvents", async move {
+            let tenant = tenant(&request)?;
+            let mut cursor = request.into_inner().after_seq;
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            let store = self.0.store.clone();
+            let wake = self.0.new_events.clone();
+            let mut closing = self.0.closing.clone();
+            tokio::spawn(async move {
+                loop {
+                    // Register before reading, so that an event written in between still wakes us.
+                    let notified = wake.notified();
+                    let (s, t) = (store.clone(), tenant.clone());
+                    let batch = match blocking(move || Ok(s.events_after(&t, cursor, 100)?)).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let _ = tx.send(Err(Status::from(e))).await;
+                            return;
+                        }
+                    };
+                    let empty = batch.is_empty();
+                    for e in batch {
+                        cursor = e.seq;
+                        if tx.send(Ok(convert::event(e))).await.is_err() {
+                            return; // the watcher went away
+                        }
                     }
-                };
-                let empty = batch.is_empty();
-                for e in batch {
-                    cursor = e.seq;
-                    if tx.send(Ok(convert::event(e))).await.is_err() {
-                        return; // the watcher went away
+                    if empty {
+                        // Events also come from other processes on the same store: look again soon.
+                        tokio::select! {
+                            _ = notified => {}
+                            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                            _ = tx.closed() => return,
+                            _ = closing.wait_for(|&c| c) => return,
+                        }
                     }
                 }
-                if empty {
-                    // Events also come from other processes on the same store: look again soon.
-                    tokio::select! {
-                        _ = notified => {}
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                        _ = tx.closed() => return,
-                        _ = closing.wait_for(|&c| c) => return,
-                    }
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
+            });
+            Ok(Response::new(ReceiverStream::new(rx)))
+        })
+        .await
     }
 
     async fn test_playbook(
         &self,
         request: Request<proto::TestPlaybookRequest>,
     ) -> Result<Response<proto::Analysis>, Status> {
-        tenant(&request)?;
-        Ok(Response::new(
-            self.0.test_playbook(request.into_inner()).await?,
-        ))
+        measured("TestPlaybook", async move {
+            tenant(&request)?;
+            Ok(Response::new(
+                self.0.test_playbook(request.into_inner()).await?,
+            ))
+        })
+        .await
     }
 }

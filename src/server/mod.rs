@@ -121,12 +121,28 @@ impl Slots {
     fn new(n: usize) -> Self {
         Self(Arc::new(Semaphore::new(n)), n)
     }
+    fn in_use(&self) -> usize {
+        self.1 - self.0.available_permits()
+    }
+
     fn acquire(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
         self.0
             .clone()
             .try_acquire_owned()
             .map_err(|_| ServiceError::Overloaded(self.1))
     }
+}
+
+/// Runs a handler, counting its request and timing it for the metrics.
+async fn measured<T>(
+    method: &str,
+    handler: impl std::future::Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let started = std::time::Instant::now();
+    let out = handler.await;
+    let code = out.as_ref().err().map_or(tonic::Code::Ok, Status::code);
+    crate::metrics::metrics().request(method, code, started.elapsed());
+    out
 }
 
 fn language(l: i32) -> Language {
@@ -147,6 +163,8 @@ pub struct ServerConfig {
     pub webhooks: Vec<crate::delivery::Endpoint>,
     /// PEM certificate chain and private key: serve TLS instead of plaintext.
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
+    pub metrics: Option<tokio::net::TcpListener>,
 }
 
 /// Serves on `listener` until `shutdown` resolves. Health is NOT_SERVING until `load` has
@@ -178,8 +196,24 @@ pub async fn serve(
         slots.clone(),
         config.store.clone(),
         config.playbooks.clone(),
-        closing,
+        closing.clone(),
     ));
+    if let Some(listener) = config.metrics {
+        let (loaded, slots) = (loaded.clone(), slots.clone());
+        let load = move || {
+            let queued = loaded.get().map_or(0, |m| m.engines.whisper.queued());
+            (slots.in_use(), queued)
+        };
+        let mut closing = closing;
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = closing.wait_for(|&c| c).await;
+            };
+            if let Err(e) = crate::metrics::serve(listener, load, stop).await {
+                tracing::error!("metrics server: {e}");
+            }
+        });
+    }
     for endpoint in config.webhooks {
         tracing::info!(tenant = %endpoint.tenant, url = %endpoint.url, "delivering events");
         tokio::spawn(crate::delivery::run_endpoint(

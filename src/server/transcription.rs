@@ -77,8 +77,11 @@ impl Transcription for TranscriptionService {
         &self,
         request: Request<proto::TranscribeRequest>,
     ) -> Result<Response<proto::TranscribeResponse>, Status> {
-        Ok(Response::new(
-            TranscriptionService::transcribe(self, request.into_inner()).await?,
-        ))
+        super::measured("Transcribe", async move {
+            Ok(Response::new(
+                TranscriptionService::transcribe(self, request.into_inner()).await?,
+            ))
+        })
+        .await
     }
 }

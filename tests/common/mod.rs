@@ -136,6 +136,7 @@ pub fn server_config(max_concurrent: usize, keys: Option<&str>) -> callqa::serve
         api_keys: callqa::server::ApiKeys::parse(keys.unwrap_or_default()).unwrap(),
         webhooks: Vec::new(),
         tls: None,
+        metrics: None,
     }
 }
 

@@ -38,6 +38,18 @@ fn format(config: &proto::StreamConfig) -> Result<StreamFormat, ServiceError> {
     Ok(StreamFormat::Raw(f))
 }
 
+/// An event's kind, as the metrics count it.
+fn kind(e: &Event) -> &'static str {
+    match e {
+        Event::Turn(t) if t.is_final => "turn_final",
+        Event::Turn(_) => "turn_interim",
+        Event::CompetitorMention(_) => "competitor_mention",
+        Event::EmotionAlert(_) => "emotion_alert",
+        Event::KeyQuestionMissing(_) => "key_question_missing",
+        Event::Analysis(_) => "analysis",
+    }
+}
+
 impl CallQaService {
     /// Checks the config, then runs the call on a worker while a task forwards its audio.
     pub async fn stream_call(
@@ -116,10 +128,12 @@ impl CallQaService {
                     audio_rx,
                     &cancelled,
                     |event, audio_received_ms| {
+                        let event = convert::live_event(event);
+                        crate::metrics::metrics().live_event(kind(&event));
                         events
                             .blocking_send(Ok(StreamCallResponse {
                                 audio_received_ms,
-                                event: Some(convert::live_event(event)),
+                                event: Some(event),
                             }))
                             .is_ok()
                     },
