@@ -35,6 +35,8 @@ pub enum LiveError {
     Analysers(#[from] EmbedError),
     #[error("the client went away")]
     Cancelled,
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<DecodeError> for LiveError {
@@ -265,7 +267,7 @@ pub fn run(
         };
         let segments = collector
             .join()
-            .map_err(|_| PipelineError::Options("the collector panicked".into()))??;
+            .map_err(|_| LiveError::Internal("the collector panicked".into()))??;
         if cancelled.load(Ordering::Relaxed) {
             return Err(LiveError::Cancelled);
         }
@@ -310,22 +312,17 @@ fn collect(
             }
             if u.is_final {
                 u.turn.prosody = plan.prosody_of(&u.turn, &prosody);
-                let (id, turn) = (u.id, u.turn.clone());
-                events.push(LiveEvent::Turn {
-                    id: u.id,
-                    turn: u.turn,
-                    is_final: true,
-                });
+            }
+            events.push(LiveEvent::Turn {
+                id: u.id,
+                turn: u.turn.clone(),
+                is_final: u.is_final,
+            });
+            if u.is_final {
                 analysers.with(|a| {
                     let (embedder, head) = a.parts();
-                    rules.final_turn(id, turn, head, embedder, events)
+                    rules.final_turn(u.id, u.turn, head, embedder, events)
                 })?;
-            } else {
-                events.push(LiveEvent::Turn {
-                    id: u.id,
-                    turn: u.turn,
-                    is_final: false,
-                });
             }
         }
         Ok(())

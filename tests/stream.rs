@@ -36,6 +36,19 @@ async fn start_server(
     common::start_server(server).await
 }
 
+/// A TCP relay to `addr` for one connection; aborting the task drops both sides at once.
+async fn relay(addr: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let local = listener.local_addr().unwrap().to_string();
+    let target = addr.to_owned();
+    let task = tokio::spawn(async move {
+        let (mut client, _) = listener.accept().await.unwrap();
+        let mut server = tokio::net::TcpStream::connect(&target).await.unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    });
+    (local, task)
+}
+
 /// The value of a metric sample line, e.g. `callqa_requests_total{method="StreamCall",code="Ok"}`.
 fn sample(metrics: &str, name: &str) -> f64 {
     metrics
@@ -420,13 +433,16 @@ async fn streams_refuse_bad_starts_and_free_their_slot_when_the_client_leaves() 
     let e = results.last().unwrap().as_ref().unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
 
-    // A client that leaves mid-call frees its slot (the only one): the next call gets in.
+    // A client that leaves mid-call (its connection drops, as when a telephony process dies)
+    // frees its slot, the only one: the next call gets in, and nothing of the first is stored.
     let pcm = linear16(&stereo_conversation());
+    let (relay_addr, relay) = relay(&addr).await;
+    let mut leaving = CallQaClient::new(connect(&relay_addr).await);
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tx.send(config("left", AudioEncoding::Linear16))
         .await
         .unwrap();
-    let responses = client
+    let mut responses = leaving
         .stream_call(with_key(
             KEY,
             tokio_stream::wrappers::ReceiverStream::new(rx),
@@ -437,9 +453,9 @@ async fn streams_refuse_bad_starts_and_free_their_slot_when_the_client_leaves() 
     for piece in pcm[..pcm.len() / 2].chunks(6_400) {
         tx.send(audio_first(piece.to_vec())).await.unwrap();
     }
-    drop(responses);
-    drop(tx);
-    drop(client);
+    // Mid-call: the first turn has come back.
+    responses.message().await.unwrap().unwrap();
+    relay.abort();
     let mut client = CallQaClient::new(connect(&addr).await).max_decoding_message_size(64 << 20);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -460,6 +476,7 @@ async fn streams_refuse_bad_starts_and_free_their_slot_when_the_client_leaves() 
             Err(e) => panic!("the slot was not freed: {e:?}"),
         }
     }
+    drop(tx); // held until now: the stream never ended cleanly
     // The abandoned call was not stored.
     let e = client
         .get_analysis(with_key(

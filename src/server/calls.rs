@@ -70,8 +70,8 @@ fn roles(channel_roles: &[i32]) -> Vec<crate::audio::channels::Role> {
 }
 
 /// Runs the analysers over a transcribed call and stores the result with its events. Answers
-/// with the Analysis as stored (through JSON), so that a repeated request, answered from the
-/// store, gets exactly the same reply.
+/// with the Analysis as stored, so that a repeated request, answered from the store, gets
+/// exactly the same reply.
 fn analyse_and_record(
     models: &super::Models,
     store: &dyn Store,
@@ -86,7 +86,10 @@ fn analyse_and_record(
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     store.record(tenant, &analysis, playbook, Utc::now())?;
     crate::metrics::metrics().analysed(&analysis.timings);
-    serde_json::to_value(&analysis)
+    // The store keeps the JSON text and reads it back into a Value: the same path here, so
+    // that every float parses to the same bits.
+    serde_json::to_string(&analysis)
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text))
         .and_then(serde_json::from_value)
         .map_err(|e| ServiceError::Internal(e.to_string()))
 }

@@ -142,7 +142,7 @@ impl CallQaService {
                     Ok(f) => f,
                     Err(LiveError::Cancelled) => return Ok(None),
                     Err(LiveError::Pipeline(e)) => return Err(e.into()),
-                    Err(LiveError::Analysers(e)) => {
+                    Err(e @ (LiveError::Analysers(_) | LiveError::Internal(_))) => {
                         return Err(ServiceError::Internal(e.to_string()));
                     }
                 };
