@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod asr;
 pub mod audio;
+pub mod batch;
 pub mod bench;
 pub mod coaching;
 pub mod delivery;

@@ -6,6 +6,7 @@ use callqa::asr::pool::PoolConfig;
 use callqa::audio::StreamDecoder;
 use callqa::audio::channels::Role;
 use callqa::audio::vad::VadParams;
+use callqa::batch;
 use callqa::engines::{self, Analyser, WhisperChoice};
 use callqa::eval::crosswoz;
 use callqa::models::{self, FileState, InstallOutcome, ModelDir};
@@ -13,7 +14,6 @@ use callqa::pipeline::CallOptions;
 use callqa::store::{SqliteStore, Store};
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use sha2::Digest;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -77,9 +77,13 @@ enum Command {
         #[command(flatten)]
         vad: VadArgs,
     },
-    /// Transcribe a recording and run a playbook's rules over it; prints the analysis as JSON.
+    /// Score recordings against a playbook. One file: its Analysis as JSON on stdout. Files,
+    /// folders (recursive) and globs: a batch, several calls at once, resumable, with JSONL/CSV
+    /// outputs and a summary; the exit code is 1 when any call failed.
     Analyze {
-        file: PathBuf,
+        /// Recordings: files, folders and globs (quote globs to let callqa expand them).
+        #[arg(required = true)]
+        paths: Vec<String>,
         #[arg(long)]
         playbook: PathBuf,
         /// Which channel of a stereo recording is the agent (the other is the customer).
@@ -87,15 +91,39 @@ enum Command {
         agent_channel: Option<usize>,
         #[arg(long, value_enum, default_value_t = Language::Auto)]
         language: Language,
+        /// The call's id (one recording only; default: the file name without extension).
         #[arg(long)]
         call_id: Option<String>,
         #[arg(long)]
         rep_id: Option<String>,
         #[arg(long)]
         customer_id: Option<String>,
-        /// The call's date (YYYY-MM-DD), for commitments like "下周三" (default: today).
+        /// The call's date (YYYY-MM-DD), for commitments like "下周三" (default: the day the
+        /// file was last modified).
         #[arg(long)]
         call_date: Option<chrono::NaiveDate>,
+        /// Calls scored at once (default: the number of cores).
+        #[arg(long, env = "CALLQA_JOBS")]
+        jobs: Option<usize>,
+        /// Write one JSON line per call (its Analysis, or its error). A rerun skips the calls
+        /// already in it (same audio, same playbook revision).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write one CSV row per call: id, rep, duration, language, coverage, competitor
+        /// mentions, peak frustration, score, pass/fail, dimension scores, error.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Call metadata: a CSV (header: file, call_id, rep_id, customer_id, agent_channel,
+        /// call_date) or a JSON array of such objects; `file` is a file name or path ending.
+        #[arg(long)]
+        meta: Option<PathBuf>,
+        /// Read metadata from file names, e.g. "{rep_id}_{call_id}_{call_date}" (fields:
+        /// call_id, rep_id, customer_id, agent_channel, call_date, _ to skip).
+        #[arg(long)]
+        name_pattern: Option<String>,
+        /// Score again the calls that already have a result (the outputs start afresh).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         save: SaveArgs,
     },
@@ -528,7 +556,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Analyze {
-            file,
+            paths,
             playbook,
             agent_channel,
             language,
@@ -536,41 +564,78 @@ fn run(cli: Cli) -> Result<ExitCode> {
             rep_id,
             customer_id,
             call_date,
+            jobs,
+            out,
+            csv,
+            meta,
+            name_pattern,
+            force,
             save,
         } => {
             let p = Playbook::load(&playbook)?;
-            let channel_roles = match agent_channel {
-                Some(0) => vec![Role::Agent, Role::Customer],
-                Some(1) => vec![Role::Customer, Role::Agent],
-                Some(n) => bail!("--agent-channel {n}: a stereo call has channels 0 and 1"),
-                None => Vec::new(),
-            };
-            let opts = p.call_options(language, channel_roles);
-            let shown = file.display();
-            let decoder = StreamDecoder::from_file(&file).with_context(|| format!("{shown}"))?;
+            let files = batch::inputs::expand(&paths).map_err(anyhow::Error::msg)?;
+            let single = files.len() == 1
+                && Path::new(&paths[0]).is_file()
+                && out.is_none()
+                && csv.is_none();
+            if call_id.is_some() && files.len() > 1 {
+                bail!(
+                    "--call-id names one call, and {} recordings were given",
+                    files.len()
+                );
+            }
+            let metadata = batch::inputs::Metadata::new(
+                meta.as_deref(),
+                name_pattern.as_deref(),
+                batch::inputs::CallMeta {
+                    call_id,
+                    rep_id,
+                    customer_id,
+                    agent_channel,
+                    call_date,
+                    ..Default::default()
+                },
+            )
+            .map_err(anyhow::Error::msg)?;
+            let files = files
+                .into_iter()
+                .map(|f| Ok((metadata.for_file(&f)?, f)))
+                .collect::<Result<Vec<_>, String>>()
+                .map_err(anyhow::Error::msg)?;
             let engines =
                 engines::pipeline(&dir, &whisper(None), &pool).map_err(anyhow::Error::msg)?;
-            let started = std::time::Instant::now();
-            let transcript = engines
-                .transcribe(decoder, &opts)
-                .with_context(|| format!("{shown}"))?;
-            let call_id = call_id.unwrap_or_else(|| file_stem(&file));
-            let elapsed = started.elapsed().as_millis() as u64;
-            let info = CallInfo {
-                rep_id,
-                customer_id,
-                call_date: call_date.unwrap_or_else(today),
-                content_hash: Some(hex::encode(sha2::Sha256::digest(
-                    std::fs::read(&file).with_context(|| format!("{shown}"))?,
-                ))),
-                ..CallInfo::of_transcript(call_id, &transcript, elapsed)
-            };
-            let out = Analyser::new(&dir)?.run(&p, info, transcript.turns)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            if let Some((store, tenant)) = save.open()? {
-                record(&store, &tenant, &out, &p)?;
+            let analysers = engines::AnalyserPool::new(dir.clone());
+            let stored = save.open()?;
+            if single {
+                let (meta, file) = &files[0];
+                let hash = batch::file_hash(file).with_context(|| format!("{}", file.display()))?;
+                let out = batch::analyse_file(&engines, &analysers, &p, language, file, meta, hash)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                if let Some((store, tenant)) = stored {
+                    record(&store, &tenant, &out, &p)?;
+                }
+                return Ok(ExitCode::SUCCESS);
             }
-            Ok(ExitCode::SUCCESS)
+            if let Some((store, _)) = &stored {
+                store.expire_suspensions(chrono::Utc::now())?;
+            }
+            let opts = batch::Options {
+                jobs: jobs.unwrap_or_else(engines::cores),
+                language,
+                force,
+                jsonl: out,
+                csv,
+            };
+            let files = files.into_iter().map(|(m, f)| (f, m)).collect();
+            let store = stored.as_ref().map(|(s, t)| (s as &dyn Store, t.as_str()));
+            let summary = batch::run(&engines, &analysers, &p, files, &opts, store)?;
+            print!("{summary}");
+            Ok(if summary.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Playbook {
             what: PlaybookWhat::Check { playbook },

@@ -101,8 +101,6 @@ pub struct Turn {
     pub words: Vec<Word>,
     #[serde(default)]
     pub avg_logprob: f32,
-    #[serde(default)]
-    pub no_speech_prob: f32,
     /// Loudness and pitch of the turn, when it came from audio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prosody: Option<Prosody>,
@@ -652,7 +650,6 @@ fn to_call_time(seg: Segment, window: &Window, role: Role, channel: Option<usize
         text: seg.text,
         words,
         avg_logprob: seg.avg_logprob,
-        no_speech_prob: seg.no_speech_prob,
         prosody: None,
     }
 }
@@ -694,7 +691,6 @@ pub(crate) fn append_segment(last: &mut Turn, seg: Turn) {
         seg.words.len().max(1) as f32,
     );
     last.avg_logprob = (last.avg_logprob * n_last + seg.avg_logprob * n_seg) / (n_last + n_seg);
-    last.no_speech_prob = last.no_speech_prob.max(seg.no_speech_prob);
     if !(is_cjk_text(&seg.text) || last.text.ends_with(|c: char| "，。？！".contains(c))) {
         last.text.push(' ');
     }
@@ -769,7 +765,6 @@ mod tests {
             text: text.into(),
             words: vec![],
             avg_logprob: -0.2,
-            no_speech_prob: 0.1,
             prosody: None,
         }
     }

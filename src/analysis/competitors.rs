@@ -380,7 +380,6 @@ mod tests {
             text: text.into(),
             words: vec![],
             avg_logprob: 0.0,
-            no_speech_prob: 0.0,
             prosody: None,
         }
     }

@@ -25,6 +25,20 @@ pub struct Scorecard {
     pub dimensions: Vec<DimensionScore>,
 }
 
+impl Scorecard {
+    /// The call's score: the mean of the dimension scores it was judged on.
+    pub fn overall(&self) -> Option<f64> {
+        let scores: Vec<f64> = self.dimensions.iter().filter_map(|d| d.score).collect();
+        (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
+    }
+
+    /// Whether every dimension judged passed; None when none was judged.
+    pub fn passed(&self) -> Option<bool> {
+        let judged: Vec<bool> = self.dimensions.iter().filter_map(|d| d.passed).collect();
+        (!judged.is_empty()).then(|| judged.iter().all(|&p| p))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DimensionScore {
     pub id: String,

@@ -3,13 +3,8 @@
 //! Whisper invents text on silence and noise: subtitle credits it saw in training, repetition
 //! loops, confident nonsense. VAD keeps most silence away; these rules catch what remains.
 
-/// Whisper's own rule: a segment that is probably not speech and not confidently decoded.
-pub const NO_SPEECH_THRESHOLD: f32 = 0.6;
+/// Below this mean token log-probability Whisper decodes the window again, hotter.
 pub const LOGPROB_THRESHOLD: f32 = -1.0;
-
-pub fn looks_like_silence(no_speech_prob: f32, avg_logprob: f32) -> bool {
-    no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD
-}
 
 /// Phrases from subtitle credits and video outros that Whisper emits on silence or noise.
 /// Compared after `squash` (lower case, no spaces or punctuation).
@@ -223,12 +218,5 @@ mod tests {
         assert_eq!(normalize_zh("你好 请问是王先生吗"), "你好，请问是王先生吗");
         assert_eq!(normalize_zh("《广州市》《房地产》中介"), "广州市房地产中介");
         assert_eq!(normalize_zh("CRM system, OK."), "CRM system, OK.");
-    }
-
-    #[test]
-    fn silence_rule_needs_both_signals() {
-        assert!(looks_like_silence(0.9, -1.5));
-        assert!(!looks_like_silence(0.9, -0.3));
-        assert!(!looks_like_silence(0.2, -1.5));
     }
 }

@@ -64,7 +64,6 @@ pub struct Segment {
     pub words: Vec<Word>,
     /// Mean log-probability of the text tokens (near 0 = confident).
     pub avg_logprob: f32,
-    pub no_speech_prob: f32,
 }
 
 /// Decoding settings for one window.
@@ -187,7 +186,11 @@ impl WhisperModel {
         params.set_no_context(true);
         params.set_temperature(0.0);
         params.set_temperature_inc(0.4);
-        params.set_no_speech_thold(guards::NO_SPEECH_THRESHOLD);
+        // whisper.cpp's no-speech probability is read from logits its decoder does not keep for
+        // the start-of-transcript token, so it is whatever an earlier window left on the state
+        // (ggml-org/whisper.cpp#3945): results would depend on which state decoded what.
+        // Its no-speech skip is off; the VAD keeps silence away instead.
+        params.set_no_speech_thold(f32::INFINITY);
         params.set_logprob_thold(guards::LOGPROB_THRESHOLD);
         if !opts.prompt.is_empty() {
             params.set_initial_prompt(&opts.prompt);
@@ -276,17 +279,13 @@ impl WhisperModel {
             } else {
                 logprobs.iter().sum::<f32>() / logprobs.len() as f32
             };
-            let no_speech_prob = seg.no_speech_probability();
             let text = guards::cut_repetitions(raw.trim());
             let text = if zh {
                 guards::normalize_zh(&text)
             } else {
                 text
             };
-            if text.is_empty()
-                || guards::is_credit(&text)
-                || guards::looks_like_silence(no_speech_prob, avg_logprob)
-            {
+            if text.is_empty() || guards::is_credit(&text) {
                 continue;
             }
             segments.push(Segment {
@@ -295,7 +294,6 @@ impl WhisperModel {
                 text,
                 words,
                 avg_logprob,
-                no_speech_prob,
             });
         }
         Ok(segments)

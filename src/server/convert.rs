@@ -55,7 +55,6 @@ pub fn turn(t: Turn) -> proto::Turn {
             })
             .collect(),
         avg_logprob: t.avg_logprob,
-        no_speech_prob: t.no_speech_prob,
         prosody: t.prosody.map(|p| proto::Prosody {
             energy_db: p.energy_db,
             energy_sd_db: p.energy_sd_db,

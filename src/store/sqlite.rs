@@ -432,7 +432,7 @@ fn write_call(
             serde_json::to_string(a)?,
             ts(now),
             a.content_hash,
-            overall_score(a)
+            a.scorecard.overall()
         ],
     )?;
     tx.execute(
@@ -463,17 +463,6 @@ fn write_call(
         )?;
     }
     Ok(known.is_none())
-}
-
-/// The mean of the dimension scores the call was judged on.
-fn overall_score(a: &Analysis) -> Option<f64> {
-    let scores: Vec<f64> = a
-        .scorecard
-        .dimensions
-        .iter()
-        .filter_map(|d| d.score)
-        .collect();
-    (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
 }
 
 /// The events an analysis itself raises.
