@@ -121,6 +121,10 @@ enum Command {
         /// call_id, rep_id, customer_id, agent_channel, call_date, _ to skip).
         #[arg(long)]
         name_pattern: Option<String>,
+        /// Write an HTML report: score distribution, key-question coverage per rep, competitor
+        /// mentions over time, a radar per rep, the lowest-scoring calls with their evidence.
+        #[arg(long)]
+        report: Option<PathBuf>,
         /// Score again the calls that already have a result (the outputs start afresh).
         #[arg(long)]
         force: bool,
@@ -569,6 +573,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             csv,
             meta,
             name_pattern,
+            report,
             force,
             save,
         } => {
@@ -577,7 +582,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let single = files.len() == 1
                 && Path::new(&paths[0]).is_file()
                 && out.is_none()
-                && csv.is_none();
+                && csv.is_none()
+                && report.is_none();
             if call_id.is_some() && files.len() > 1 {
                 bail!(
                     "--call-id names one call, and {} recordings were given",
@@ -626,6 +632,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 force,
                 jsonl: out,
                 csv,
+                report,
             };
             let files = files.into_iter().map(|(m, f)| (f, m)).collect();
             let store = stored.as_ref().map(|(s, t)| (s as &dyn Store, t.as_str()));

@@ -707,7 +707,7 @@ fn analyze_takes_the_agent_channel_from_the_caller() {
     let out = callqa(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && stderr.contains("--agent-channel 2"),
+        !out.status.success() && stderr.contains("agent channel 2"),
         "{stderr}"
     );
     std::fs::remove_file(&wav).unwrap();

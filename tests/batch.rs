@@ -91,6 +91,7 @@ fn a_folder_is_scored_with_one_row_per_call_and_the_corrupt_file_reported() {
     let dir = recordings("folder");
     let out = dir.join("one.jsonl");
     let csv = dir.join("one.csv");
+    let html = dir.join("report.html");
     let meta = dir.join("meta.csv");
     std::fs::write(
         &meta,
@@ -108,6 +109,8 @@ fn a_folder_is_scored_with_one_row_per_call_and_the_corrupt_file_reported() {
             csv.to_str().unwrap(),
             "--meta",
             meta.to_str().unwrap(),
+            "--report",
+            html.to_str().unwrap(),
         ],
     );
     let summary = String::from_utf8_lossy(&o.stdout);
@@ -159,6 +162,62 @@ fn a_folder_is_scored_with_one_row_per_call_and_the_corrupt_file_reported() {
     assert_eq!(
         records.iter().filter(|r| !r[error_col].is_empty()).count(),
         1
+    );
+
+    // The HTML report: its charts, a radar per rep, the lowest calls with links to the audio,
+    // and the failure; headless Chromium renders it.
+    let page = std::fs::read_to_string(&html).unwrap();
+    for section in [
+        "Call scores",
+        "Key-question coverage by rep",
+        "Competitor mentions over time",
+        "Lowest-scoring calls",
+        "Files that failed",
+    ] {
+        assert!(page.contains(section), "{section}");
+    }
+    assert!(
+        page.matches("<svg").count() >= 2 + 3,
+        "histogram, heatmap, 3 radars"
+    );
+    assert!(page.contains("current_system") && page.contains("rep-3"));
+    assert!(
+        page.contains(".mp3#t="),
+        "evidence links into the recordings"
+    );
+    let shot = dir.join("report.png");
+    let chromium = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1280,2400",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join("chromium").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium (make test installs it)");
+    assert!(
+        chromium.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chromium.stderr)
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        png.len() > 40_000,
+        "a blank page is a few kB: {} bytes",
+        png.len()
     );
 
     // --jobs 2 gives the same results.

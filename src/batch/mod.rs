@@ -4,6 +4,7 @@
 //! batch goes on.
 
 pub mod inputs;
+pub mod report;
 
 use crate::analysis::playbook::Playbook;
 use crate::analysis::{Analysis, CallInfo};
@@ -100,14 +101,19 @@ pub struct Options {
     pub force: bool,
     pub jsonl: Option<PathBuf>,
     pub csv: Option<PathBuf>,
+    /// The HTML report, over every call of the batch (those of earlier, interrupted runs too).
+    pub report: Option<PathBuf>,
 }
 
-/// The calls already scored under this playbook revision, by content hash: in the JSONL output
-/// and in the store.
-fn already_done(jsonl: Option<&Path>, revision: &str) -> Result<HashSet<String>, BatchError> {
-    let mut done = HashSet::new();
+/// The calls of the JSONL output already scored under this playbook revision: their content
+/// hashes, and the calls themselves (for the report).
+fn already_done(
+    jsonl: Option<&Path>,
+    revision: &str,
+) -> Result<(HashSet<String>, Vec<report::Call>), BatchError> {
+    let (mut done, mut calls) = (HashSet::new(), Vec::new());
     let Some(path) = jsonl.filter(|p| p.exists()) else {
-        return Ok(done);
+        return Ok((done, calls));
     };
     let file =
         std::fs::File::open(path).map_err(|e| BatchError::Output(path.into(), e.to_string()))?;
@@ -115,18 +121,32 @@ fn already_done(jsonl: Option<&Path>, revision: &str) -> Result<HashSet<String>,
         let line = line.map_err(|e| BatchError::Output(path.into(), e.to_string()))?;
         // A line cut short by a kill is simply not done.
         let Ok(Outcome {
-            analysis: Some(a), ..
+            analysis: Some(a),
+            file,
+            ..
         }) = serde_json::from_str::<Outcome>(&line)
         else {
             continue;
         };
         if a.playbook_revision == revision
-            && let Some(h) = a.content_hash
+            && let Some(h) = &a.content_hash
+            && done.insert(h.clone())
         {
-            done.insert(h);
+            calls.push(report::Call {
+                file,
+                analysis: slim(a),
+            });
         }
     }
-    Ok(done)
+    Ok((done, calls))
+}
+
+/// An Analysis without its word timings, the bulk of it, for the report.
+fn slim(mut a: Analysis) -> Analysis {
+    for t in &mut a.turns {
+        t.words = Vec::new();
+    }
+    a
 }
 
 /// Opens an output for appending (a resumed run adds to it), or afresh with `--force`.
@@ -420,11 +440,14 @@ pub fn run(
 ) -> Result<Summary, BatchError> {
     let started = Instant::now();
     let mut summary = Summary::default();
-    let mut done = if opts.force {
-        HashSet::new()
+    let (mut done, mut calls) = if opts.force {
+        Default::default()
     } else {
         already_done(opts.jsonl.as_deref(), &playbook.revision)?
     };
+    if opts.report.is_none() {
+        calls.clear();
+    }
     let mut jsonl = opts
         .jsonl
         .as_deref()
@@ -485,6 +508,12 @@ pub fn run(
                     s.record(tenant, a, playbook, chrono::Utc::now())?;
                 }
                 summary.add(a);
+                if opts.report.is_some() {
+                    calls.push(report::Call {
+                        file: o.file.clone(),
+                        analysis: slim(a.clone()),
+                    });
+                }
             }
             None => summary
                 .failed
@@ -547,6 +576,10 @@ pub fn run(
     });
     progress.finish();
     written?;
+    if let Some(path) = &opts.report {
+        std::fs::write(path, report::html(&calls, &summary.failed))
+            .map_err(|e| BatchError::Output(path.clone(), e.to_string()))?;
+    }
     summary.wall = started.elapsed();
     Ok(summary)
 }

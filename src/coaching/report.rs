@@ -11,7 +11,7 @@ const SIZE: u32 = 360;
 const REP_COLOUR: RGBColor = RGBColor(31, 119, 180);
 const TEAM_COLOUR: RGBColor = RGBColor(160, 160, 160);
 
-fn escape(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
