@@ -125,6 +125,14 @@ enum Command {
         /// mentions over time, a radar per rep, the lowest-scoring calls with their evidence.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Send the recordings to a running `callqa serve` (AnalyzeCall) instead of scoring
+        /// them here; the outputs are the same. The service must have the playbook under the
+        /// file's name (its stem), at the same revision.
+        #[arg(long, env = "CALLQA_SERVER")]
+        server: Option<String>,
+        /// The API key for --server.
+        #[arg(long, env = "CALLQA_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
         /// Score again the calls that already have a result (the outputs start afresh).
         #[arg(long)]
         force: bool,
@@ -574,6 +582,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             meta,
             name_pattern,
             report,
+            server,
+            api_key,
             force,
             save,
         } => {
@@ -583,7 +593,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 && Path::new(&paths[0]).is_file()
                 && out.is_none()
                 && csv.is_none()
-                && report.is_none();
+                && report.is_none()
+                && server.is_none();
             if call_id.is_some() && files.len() > 1 {
                 bail!(
                     "--call-id names one call, and {} recordings were given",
@@ -608,41 +619,51 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .map(|f| Ok((metadata.for_file(&f)?, f)))
                 .collect::<Result<Vec<_>, String>>()
                 .map_err(anyhow::Error::msg)?;
+            let stored = save.open()?;
+            let opts = batch::Options {
+                jobs: jobs.unwrap_or_else(engines::cores),
+                force,
+                jsonl: out,
+                csv,
+                report,
+            };
+            let files: Vec<(PathBuf, batch::inputs::CallMeta)> =
+                files.into_iter().map(|(m, f)| (f, m)).collect();
+            let store = stored.as_ref().map(|(s, t)| (s as &dyn Store, t.as_str()));
+            if let Some(addr) = server {
+                let name = file_stem(&playbook);
+                let remote =
+                    batch::Remote::connect(&addr, api_key, name).map_err(anyhow::Error::msg)?;
+                let analyse = |path: &Path, meta: &batch::inputs::CallMeta, _hash: String| {
+                    remote.analyse(language, &p.revision, path, meta)
+                };
+                let summary = batch::run(&analyse, &p, files, &opts, store)?;
+                print!("{summary}");
+                return Ok(batch_exit(&summary));
+            }
             let engines =
                 engines::pipeline(&dir, &whisper(None), &pool).map_err(anyhow::Error::msg)?;
             let analysers = engines::AnalyserPool::new(dir.clone());
-            let stored = save.open()?;
             if single {
-                let (meta, file) = &files[0];
+                let (file, meta) = &files[0];
                 let hash = batch::file_hash(file).with_context(|| format!("{}", file.display()))?;
                 let out = batch::analyse_file(&engines, &analysers, &p, language, file, meta, hash)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
                 println!("{}", serde_json::to_string_pretty(&out)?);
-                if let Some((store, tenant)) = stored {
-                    record(&store, &tenant, &out, &p)?;
+                if let Some((store, tenant)) = &stored {
+                    record(store, tenant, &out, &p)?;
                 }
                 return Ok(ExitCode::SUCCESS);
             }
             if let Some((store, _)) = &stored {
                 store.expire_suspensions(chrono::Utc::now())?;
             }
-            let opts = batch::Options {
-                jobs: jobs.unwrap_or_else(engines::cores),
-                language,
-                force,
-                jsonl: out,
-                csv,
-                report,
+            let analyse = |path: &Path, meta: &batch::inputs::CallMeta, hash: String| {
+                batch::analyse_file(&engines, &analysers, &p, language, path, meta, hash)
             };
-            let files = files.into_iter().map(|(m, f)| (f, m)).collect();
-            let store = stored.as_ref().map(|(s, t)| (s as &dyn Store, t.as_str()));
-            let summary = batch::run(&engines, &analysers, &p, files, &opts, store)?;
+            let summary = batch::run(&analyse, &p, files, &opts, store)?;
             print!("{summary}");
-            Ok(if summary.failed.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(batch_exit(&summary))
         }
         Command::Playbook {
             what: PlaybookWhat::Check { playbook },
@@ -1085,6 +1106,15 @@ fn read_crosswoz(path: &Path, limit: Option<usize>) -> Result<Vec<crosswoz::Dial
 }
 
 /// The call date when none is given: commitments like "下周三" count from today.
+/// 1 when any call of the batch failed.
+fn batch_exit(summary: &batch::Summary) -> ExitCode {
+    if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn today() -> chrono::NaiveDate {
     chrono::Local::now().date_naive()
 }

@@ -322,3 +322,47 @@ fn a_killed_batch_resumes_without_redoing_finished_calls() {
     assert_eq!(lines(&out).len(), 6);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--server` sends the batch to a running service: the same outputs as scoring here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_sent_to_a_running_service_gives_the_same_results() {
+    let dir = std::env::temp_dir().join(format!("callqa-batch-server-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let eval = common::eval_dir();
+    std::fs::copy(
+        eval.join("asr/en/whisper/jfk.flac"),
+        dir.join("rep-1_jfk.flac"),
+    )
+    .unwrap();
+    std::fs::copy(
+        eval.join("transcripts/en_vcon_tadhack_synthetic/2c9117a9-a427-4425-aa75-388e91ef8cba.mp3"),
+        dir.join("rep-2_call.mp3"),
+    )
+    .unwrap();
+    let (addr, stop, server) = common::start_server(common::server_config(1, None)).await;
+
+    let (local, remote) = (dir.join("local.jsonl"), dir.join("remote.jsonl"));
+    let run = |out: PathBuf, extra: Vec<String>| {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec!["--jobs".to_owned(), "2".into(), "--out".into()];
+            args.push(out.to_str().unwrap().into());
+            args.extend(extra);
+            analyze(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+    };
+    let o = run(remote.clone(), vec!["--server".into(), addr.clone()])
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(local.clone(), vec![]).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (here, there) = (by_call(&lines(&local)), by_call(&lines(&remote)));
+    assert_eq!(there.len(), 2);
+    assert_eq!(here, there);
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -294,6 +294,35 @@ mod tests {
     }
 
     #[test]
+    fn folders_are_walked_for_audio_and_globs_expanded() {
+        let dir = std::env::temp_dir().join(format!("callqa-inputs-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        for f in ["a.wav", "b.MP3", "notes.txt", "sub/c.flac"] {
+            std::fs::write(dir.join(f), b"x").unwrap();
+        }
+        let d = dir.to_str().unwrap();
+        let names = |args: &[String]| -> Vec<String> {
+            expand(args)
+                .unwrap()
+                .iter()
+                .map(|p| p.strip_prefix(&dir).unwrap().display().to_string())
+                .collect()
+        };
+        assert_eq!(names(&[d.to_owned()]), ["a.wav", "b.MP3", "sub/c.flac"]);
+        assert_eq!(
+            names(&[format!("{d}/*.wav"), format!("{d}/a.wav")]),
+            ["a.wav"]
+        );
+        assert_eq!(
+            names(&[format!("{d}/notes.txt")]),
+            ["notes.txt"],
+            "named files are taken"
+        );
+        assert!(expand(&[format!("{d}/*.opus")]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn sidecar_rows_win_over_names_and_defaults() {
         let dir = std::env::temp_dir().join(format!("callqa-meta-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

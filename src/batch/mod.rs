@@ -96,7 +96,6 @@ pub fn analyse_file(
 /// How a batch runs and where it writes.
 pub struct Options {
     pub jobs: usize,
-    pub language: Language,
     /// Score again calls that already have a result.
     pub force: bool,
     pub jsonl: Option<PathBuf>,
@@ -428,11 +427,13 @@ impl Progress {
     }
 }
 
+/// Scores one recording (its path, metadata and content hash): here, or by a running service.
+pub type Analyse<'a> = dyn Fn(&Path, &CallMeta, String) -> Result<Analysis, String> + Sync + 'a;
+
 /// Scores `files` (with their metadata) with `opts.jobs` calls at once. Each finished call is
 /// written to the outputs (and the store) at once, in the order calls finish.
 pub fn run(
-    engines: &Engines,
-    analysers: &AnalyserPool,
+    analyse: &Analyse<'_>,
     playbook: &Playbook,
     files: Vec<(PathBuf, CallMeta)>,
     opts: &Options,
@@ -537,15 +538,7 @@ pub fn run(
                     let Some((path, meta, hash)) = next else {
                         return;
                     };
-                    let result = analyse_file(
-                        engines,
-                        analysers,
-                        playbook,
-                        opts.language,
-                        &path,
-                        &meta,
-                        hash,
-                    );
+                    let result = analyse(&path, &meta, hash);
                     let (analysis, error) = match result {
                         Ok(a) => (Some(a), None),
                         Err(e) => (None, Some(e)),
@@ -582,4 +575,102 @@ pub fn run(
     }
     summary.wall = started.elapsed();
     Ok(summary)
+}
+
+/// Scores recordings on a running `callqa serve` through `AnalyzeCall`, retrying while it is
+/// busy or still loading.
+pub struct Remote {
+    runtime: tokio::runtime::Runtime,
+    client: crate::proto::call_qa_client::CallQaClient<tonic::transport::Channel>,
+    api_key: Option<String>,
+    /// The playbook's name on the service.
+    playbook: String,
+}
+
+impl Remote {
+    pub fn connect(addr: &str, api_key: Option<String>, playbook: String) -> Result<Self, String> {
+        let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+        let url = if addr.contains("://") {
+            addr.to_owned()
+        } else {
+            format!("http://{addr}")
+        };
+        let channel = runtime
+            .block_on(
+                tonic::transport::Endpoint::from_shared(url)
+                    .map_err(|e| e.to_string())?
+                    .connect(),
+            )
+            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let client = crate::proto::call_qa_client::CallQaClient::new(channel)
+            .max_decoding_message_size(crate::server::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(crate::server::MAX_MESSAGE_BYTES);
+        Ok(Self {
+            runtime,
+            client,
+            api_key,
+            playbook,
+        })
+    }
+
+    pub fn analyse(
+        &self,
+        language: Language,
+        revision: &str,
+        path: &Path,
+        meta: &CallMeta,
+    ) -> Result<Analysis, String> {
+        use crate::proto;
+        let roles = channel_roles(meta.agent_channel)?;
+        let request = proto::AnalyzeCallRequest {
+            audio: std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?,
+            call_id: meta.call_id.clone().unwrap_or_default(),
+            rep_id: meta.rep_id.clone().unwrap_or_default(),
+            customer_id: meta.customer_id.clone().unwrap_or_default(),
+            channel_roles: roles
+                .into_iter()
+                .map(crate::server::convert::role)
+                .collect(),
+            language: match language {
+                Language::Auto => proto::Language::Auto,
+                Language::Zh => proto::Language::Zh,
+                Language::En => proto::Language::En,
+            } as i32,
+            playbook: self.playbook.clone(),
+            call_date: meta.call_date.map(|d| d.to_string()).unwrap_or_default(),
+            ..Default::default()
+        };
+        let mut busy = Duration::from_millis(200);
+        let reply = loop {
+            let mut req = tonic::Request::new(request.clone());
+            if let Some(key) = &self.api_key {
+                let value = format!("Bearer {key}")
+                    .parse()
+                    .map_err(|_| "the API key is not a valid header value".to_owned())?;
+                req.metadata_mut().insert("authorization", value);
+            }
+            match self.runtime.block_on(self.client.clone().analyze_call(req)) {
+                Ok(r) => break r.into_inner(),
+                // Busy or loading: wait, up to a minute between tries.
+                Err(s)
+                    if matches!(
+                        s.code(),
+                        tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+                    ) && busy < Duration::from_secs(60) =>
+                {
+                    std::thread::sleep(busy);
+                    busy *= 2;
+                }
+                Err(s) => return Err(format!("{:?}: {}", s.code(), s.message())),
+            }
+        };
+        let analysis = crate::server::convert::analysis_from(reply).map_err(|e| e.to_string())?;
+        if analysis.playbook_revision != revision {
+            return Err(format!(
+                "the service's playbook {:?} is revision {}, the local file {revision}",
+                self.playbook, analysis.playbook_revision
+            ));
+        }
+        Ok(analysis)
+    }
 }

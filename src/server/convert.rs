@@ -326,6 +326,31 @@ pub fn analysis(a: Analysis) -> proto::Analysis {
     }
 }
 
+/// Back from the message to the crate's Analysis, through the JSON both share; roles, numbers
+/// in the message, become their names again.
+pub fn analysis_from(a: proto::Analysis) -> Result<Analysis, serde_json::Error> {
+    fn role_names(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(fields) => {
+                for (key, value) in fields.iter_mut() {
+                    match (key.as_str(), value.as_i64()) {
+                        ("role", Some(r)) => {
+                            *value = serde_json::to_value(role_from(r as i32))
+                                .unwrap_or(serde_json::Value::Null);
+                        }
+                        _ => role_names(value),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(role_names),
+            _ => {}
+        }
+    }
+    let mut json = serde_json::to_value(a)?;
+    role_names(&mut json);
+    serde_json::from_value(json)
+}
+
 fn json_to_value(v: serde_json::Value) -> prost_types::Value {
     use prost_types::value::Kind;
     let kind = match v {
