@@ -185,35 +185,7 @@ fn a_folder_is_scored_with_one_row_per_call_and_the_corrupt_file_reported() {
         page.contains(".mp3#t="),
         "evidence links into the recordings"
     );
-    let shot = dir.join("report.png");
-    let chromium = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1280,2400",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.join("chromium").display()
-        ))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .expect("chromium (make test installs it)");
-    assert!(
-        chromium.status.success(),
-        "{}",
-        String::from_utf8_lossy(&chromium.stderr)
-    );
-    let png = std::fs::read(&shot).unwrap();
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let png = common::screenshot(&html, (1280, 2400));
     assert!(
         png.len() > 40_000,
         "a blank page is a few kB: {} bytes",

@@ -243,35 +243,7 @@ fn the_monthly_report_renders_in_chromium_with_a_six_axis_radar_per_rep() {
     assert!(page.contains("竞品对标话术训练包") && page.contains("销售易"));
 
     // A real browser renders it: headless Chromium takes the screenshot.
-    let shot = dir.join("report.png");
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1280,1800",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.join("chromium").display()
-        ))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .expect("chromium (make test installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let png = std::fs::read(&shot).unwrap();
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let png = common::screenshot(&html, (1280, 1800));
     let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
     assert_eq!(width, 1280);
     // A blank page compresses to a few kilobytes; two radars, tables and text do not.

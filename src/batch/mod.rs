@@ -100,7 +100,8 @@ pub struct Options {
     pub force: bool,
     pub jsonl: Option<PathBuf>,
     pub csv: Option<PathBuf>,
-    /// The HTML report, over every call of the batch (those of earlier, interrupted runs too).
+    /// The HTML report, over every call of the batch (with `jsonl`, those of earlier,
+    /// interrupted runs too).
     pub report: Option<PathBuf>,
 }
 

@@ -211,3 +211,38 @@ pub async fn start_server(
     serving(connect(&addr).await).await;
     (addr, stop_tx, server)
 }
+
+/// A PNG of a local HTML page as headless Chromium renders it (`make test` installs chromium).
+pub fn screenshot(html: &std::path::Path, (width, height): (u32, u32)) -> Vec<u8> {
+    let dir = html.parent().unwrap();
+    let shot = dir.join("screenshot.png");
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--window-size={width},{height}"))
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join("chromium").display()
+        ))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium (make test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    png
+}
