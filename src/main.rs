@@ -444,6 +444,22 @@ enum CoachingWhat {
 
 #[derive(Subcommand)]
 enum BenchWhat {
+    /// K concurrent StreamCall clients, each sending a real two-speaker call at real-time pace
+    /// to a service in this process: competitor-alert and final-turn latency (p50 / p95 / max)
+    /// and the peak resident size.
+    Stream {
+        /// The values of K, run one after the other.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        clients: Vec<usize>,
+        /// Times real time (1: as a live call).
+        #[arg(long, default_value_t = 1.0)]
+        pace: f64,
+        #[arg(long, default_value_t = 100)]
+        chunk_ms: u64,
+        /// The shared evaluation data (for pyannote's sample conversation).
+        #[arg(long, default_value = "../shared/eval")]
+        eval: PathBuf,
+    },
     /// callqa vs faster-whisper (int8, same base weights, same beam, VAD on, same threads) on
     /// recordings with `.vcon.json` references beside them. Set the peer up first with
     /// `bash benches/peer/setup.sh`.
@@ -802,6 +818,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train {
             what: TrainWhat::Emotion { data, out, epochs },
         } => train_emotion(&dir, &data, &out, epochs),
+        Command::Bench {
+            what:
+                BenchWhat::Stream {
+                    clients,
+                    pace,
+                    chunk_ms,
+                    eval,
+                },
+        } => {
+            let opts = callqa::bench::stream::Options {
+                clients,
+                pace,
+                chunk_ms,
+            };
+            callqa::bench::stream::run(&dir, &eval, whisper(None), pool, &opts)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             what:
                 BenchWhat::Asr {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use callqa::bench::stream::{PLAYBOOK, linear16};
 use callqa::proto::call_qa_client::CallQaClient;
 use callqa::proto::stream_call_request::Request as Message;
 use callqa::proto::stream_call_response::Event;
@@ -57,50 +58,10 @@ fn sample(metrics: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
 }
 
-/// A playbook for the test's call: a relocation firm whose rival the callers name, and a key
-/// question due in the first 12 s that nobody asks.
-const PLAYBOOK: &str = r#"
-name = "relocation enquiry"
-[[key_questions]]
-id = "moving_date"
-description = "When the customer moves"
-phrasings = ["When are you planning to move?"]
-within_minutes = 0.2
-[[competitors]]
-name = "Chicago Movers"
-aliases = ["Chicago"]
-mentioned_by = "any"
-strategy_pack = { title = "Against Chicago Movers: fixed prices" }
-"#;
-
-/// pyannote's sample conversation, split into stereo by its reference diarization: speaker90
-/// on channel 0 (agent), speaker91 on channel 1 (customer). Returns 16-bit samples per channel.
+/// pyannote's sample conversation, split into stereo by its reference diarization (the call
+/// `callqa bench stream` sends).
 fn stereo_conversation() -> Vec<Vec<f32>> {
-    let eval = common::eval_dir().join("diarization/pyannote_sample");
-    let mono = common::load_16k(&eval.join("sample.wav"));
-    let mut channels = vec![vec![0.0; mono.len()]; 2];
-    let rttm = std::fs::read_to_string(eval.join("sample.rttm")).unwrap();
-    for line in rttm.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let (start, dur): (f64, f64) = (f[3].parse().unwrap(), f[4].parse().unwrap());
-        let ch = usize::from(f[7] == "speaker91");
-        let (a, b) = (
-            (start * 16_000.0) as usize,
-            ((start + dur) * 16_000.0) as usize,
-        );
-        channels[ch][a..b.min(mono.len())].copy_from_slice(&mono[a..b.min(mono.len())]);
-    }
-    channels
-}
-
-fn linear16(channels: &[Vec<f32>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for i in 0..channels[0].len() {
-        for c in channels {
-            out.extend_from_slice(&((c[i].clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
-        }
-    }
-    out
+    callqa::bench::stream::conversation(&common::eval_dir()).unwrap()
 }
 
 fn config(call_id: &str, encoding: AudioEncoding) -> StreamCallRequest {

@@ -1,9 +1,12 @@
 //! `callqa bench asr`: callqa and faster-whisper side by side, in one run, on the same files.
+//! `callqa bench stream` (in `stream`): alert latency of concurrent live calls.
 //!
 //! The peer runs in its own Python virtual environment (benches/peer/setup.sh), with the same
 //! Whisper base weights (CTranslate2, int8), the same beam size, VAD on and the same thread
 //! count. Both load their model once, outside the timings; each file's wall time covers decode,
 //! resample, VAD and transcription.
+
+pub mod stream;
 
 use crate::asr::Language;
 use crate::audio::StreamDecoder;
