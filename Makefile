@@ -9,13 +9,19 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_NEEDS      := cmake:cmake g++:g++ python3:python3 pip3:python3-pip
 APT_TEST_NEEDS := chromium:chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei
 
-.PHONY: run test setup apt-deps apt-test-deps client-venv build models lint fmt clean-models
+.PHONY: run test bench setup apt-deps apt-test-deps client-venv build models lint fmt clean-models
 
 run: models
 	$(BIN) serve --metrics-addr $${CALLQA_METRICS_ADDR:-127.0.0.1:9464}
 
 test: models apt-test-deps client-venv lint
 	$(CARGO) test --release --locked
+
+# Every benchmark figure in one run (issue 8): batch against faster-whisper, throughput, and
+# streaming latency and memory. Sets the faster-whisper peer up first.
+bench: models
+	bash benches/peer/setup.sh
+	$(BIN) bench all
 
 setup: models
 

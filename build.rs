@@ -33,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Turn",
         "Word",
         "Prosody",
+        "RedactedSpan",
     ] {
         config = config.type_attribute(
             format!(".callqa.v1.{message}"),

@@ -12,7 +12,7 @@ use crate::pipeline::Engines;
 use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 /// Which Whisper model to use: a shipped one by name, or a user's own GGML file.
 #[derive(Debug, Clone)]
@@ -95,40 +95,103 @@ impl Analyser {
 }
 
 /// A few analysers, opened when first needed and reused: many calls share them, one at a time
-/// each, so a busy service holds as many as run at once and no more.
+/// each. At most `limit` are open (each holds a sentence encoder of about 75 MB); a call that
+/// finds them all busy waits for one, which takes milliseconds per turn.
 pub struct AnalyserPool {
     dir: ModelDir,
-    idle: Mutex<Vec<Analyser>>,
+    limit: usize,
+    state: Mutex<Opened>,
+    returned: Condvar,
+}
+
+#[derive(Default)]
+struct Opened {
+    idle: Vec<Analyser>,
+    count: usize,
 }
 
 impl AnalyserPool {
+    /// One analyser: a turn takes milliseconds against seconds of transcription, so calls
+    /// rarely wait for it, and each more costs 75 MB.
     pub fn new(dir: ModelDir) -> Self {
+        Self::with_limit(dir, 1)
+    }
+
+    pub fn with_limit(dir: ModelDir, limit: usize) -> Self {
         Self {
             dir,
-            idle: Mutex::new(Vec::new()),
+            limit: limit.max(1),
+            state: Mutex::default(),
+            returned: Condvar::new(),
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Opened> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Adds an analyser opened ahead of time.
-    pub fn give_back(&self, analyser: Analyser) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(analyser);
-        }
+    pub fn add(&self, analyser: Analyser) {
+        let mut state = self.lock();
+        state.count += 1;
+        state.idle.push(analyser);
+        self.returned.notify_one();
     }
 
-    /// Runs `f` with an idle analyser (or a new one), then puts it back.
+    /// Runs `f` with an idle analyser, a new one while fewer than the limit are open, or else
+    /// the first one given back.
     pub fn with<T, E: From<EmbedError>>(
         &self,
         f: impl FnOnce(&mut Analyser) -> Result<T, E>,
     ) -> Result<T, E> {
-        let reused = self.idle.lock().ok().and_then(|mut v| v.pop());
-        let mut analyser = match reused {
-            Some(a) => a,
-            None => Analyser::new(&self.dir)?,
+        let mut state = self.lock();
+        let analyser = loop {
+            if let Some(a) = state.idle.pop() {
+                drop(state);
+                break a;
+            }
+            if state.count < self.limit {
+                state.count += 1;
+                drop(state);
+                match Analyser::new(&self.dir) {
+                    Ok(a) => break a,
+                    Err(e) => {
+                        self.lock().count -= 1;
+                        self.returned.notify_one();
+                        return Err(e.into());
+                    }
+                }
+            }
+            state = self
+                .returned
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         };
-        let out = f(&mut analyser);
-        self.give_back(analyser);
-        out
+        let mut lent = Lent {
+            pool: self,
+            analyser: Some(analyser),
+        };
+        f(lent.analyser.as_mut().expect("lent until dropped"))
+    }
+
+    /// Analysers open now (for tests and metrics).
+    pub fn opened(&self) -> usize {
+        self.lock().count
+    }
+}
+
+/// An analyser out of the pool; it goes back even if its user panics.
+struct Lent<'p> {
+    pool: &'p AnalyserPool,
+    analyser: Option<Analyser>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(a) = self.analyser.take() {
+            self.pool.lock().idle.push(a);
+            self.pool.returned.notify_one();
+        }
     }
 }
 
@@ -138,10 +201,9 @@ pub fn pipeline(
     choice: &WhisperChoice,
     config: &PoolConfig,
 ) -> Result<Engines, String> {
-    vad(dir).map_err(|e| e.to_string())?; // fail now, not on the first call
+    let vad = vad(dir).map_err(|e| e.to_string())?;
     let pool = whisper(dir, choice, config).map_err(|e| e.to_string())?;
-    let dir = dir.clone();
-    Ok(Engines::new(pool, move || vad(&dir)))
+    Ok(Engines::new(pool, vad))
 }
 
 pub fn cores() -> usize {

@@ -1,7 +1,8 @@
 //! callqa: self-hosted AI call-quality inspection for sales calls.
 //!
 //! Data flow: `audio` (decode, channels, resample, VAD) → `asr` (windows, Whisper pool, guards),
-//! orchestrated by `pipeline` → `text` (embeddings) → analysers (to come) → `server` (gRPC).
+//! orchestrated by `pipeline` (or `live` for streams) → `redact` (PII) → `analysis` (with `text`
+//! embeddings) → `store`, `delivery` (webhooks) and `server` (gRPC).
 //! `models` installs and checks every model file.
 
 pub mod analysis;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod models;
 pub mod onnx;
 pub mod pipeline;
+pub mod redact;
 pub mod server;
 pub mod store;
 pub mod text;

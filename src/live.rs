@@ -20,6 +20,7 @@ use crate::pipeline::{
     CallOptions, CallSession, CallTranscript, Engines, Packing, PipelineError, SharedProsody,
     TURN_JOIN_GAP_MS, TrackPlan, Turn, WindowMsg, append_segment, infer_mono_roles,
 };
+use crate::redact;
 use crate::text::embed::EmbedError;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom};
@@ -204,13 +205,10 @@ pub fn run(
             roles: channel_roles(channels, &opts.channel_roles),
         }
     };
-    let mut vads = (0..channels)
-        .map(|_| engines.take_vad())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(PipelineError::from)?;
+    let mut vads = engines.vads(channels);
     let position = AtomicU64::new(0);
     let (out, windows) = mpsc::channel();
-    let result = std::thread::scope(|scope| -> Result<Finished, LiveError> {
+    std::thread::scope(|scope| -> Result<Finished, LiveError> {
         let mut session = CallSession::new(
             engines,
             opts,
@@ -282,9 +280,7 @@ pub fn run(
             content_hash,
             transcription_ms: ended.elapsed().as_millis() as u64,
         })
-    });
-    engines.return_vads(vads);
-    result
+    })
 }
 
 /// Waits for each window's text in order, assembles turns and raises alerts; returns every
@@ -327,13 +323,16 @@ fn collect(
         }
         Ok(())
     };
+    let playbook = rules.playbook;
+    let policy = &playbook.redaction;
     for msg in windows {
         match msg {
             WindowMsg::Window(s) => {
-                let new = plan.segments(s)?;
-                segments.extend(new.iter().cloned());
-                for seg in new {
-                    handle(&mut rules, turns.segment(seg), &mut events)?;
+                for seg in plan.segments(s)? {
+                    // Events show segments redacted; the final transcript is redacted whole.
+                    let shown = redact::live_segment(&segments, &seg, policy);
+                    segments.push(seg);
+                    handle(&mut rules, turns.segment(shown), &mut events)?;
                 }
             }
             WindowMsg::Settled(per_track) => {

@@ -14,6 +14,7 @@ use callqa::pipeline::CallOptions;
 use callqa::store::{SqliteStore, Store};
 use clap::{Parser, Subcommand};
 use serde_json::json;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -324,6 +325,26 @@ enum EvalWhat {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// PII detection (precision / recall per class): CrossWOZ's phone acts as labels, as written
+    /// and with the numbers spoken in Chinese digits; the tadhack call transcripts with hand
+    /// labels (spoken English numbers, e-mail addresses, names).
+    Pii {
+        #[arg(
+            long,
+            default_value = "../shared/eval/transcripts/zh_crosswoz/test.json.zip"
+        )]
+        crosswoz: PathBuf,
+        #[arg(
+            long,
+            default_value = "../shared/eval/transcripts/en_vcon_tadhack_synthetic"
+        )]
+        tadhack: PathBuf,
+        #[arg(long, default_value = "tests/fixtures/pii/tadhack_labels.tsv")]
+        labels: PathBuf,
+        /// Print each prediction that matched no label.
+        #[arg(long)]
+        show_errors: bool,
+    },
     /// Competitor mentions on CrossWOZ: every entity name is a competitor, the acts that carry a
     /// name are the labels; scored as written and with a homophone in every name.
     Competitors {
@@ -471,15 +492,41 @@ enum BenchWhat {
         /// `base`, `base-q8` or a GGML path (overrides --whisper-model).
         #[arg(long)]
         model: Option<String>,
-        #[arg(long, env = "PEER_VENV", default_value = "target/peer-venv")]
-        peer_venv: PathBuf,
-        #[arg(
-            long,
-            env = "PEER_MODEL_DIR",
-            default_value = "target/peer-models/whisper-base-ct2"
-        )]
-        peer_model: PathBuf,
+        #[command(flatten)]
+        peer: PeerArgs,
     },
+    /// Audio hours scored per wall-clock hour by `callqa analyze --jobs N`, run as a user
+    /// runs it (model loading included).
+    Throughput {
+        /// Recordings (default: ../shared/eval/transcripts/en_vcon_tadhack_synthetic/*.mp3).
+        files: Vec<PathBuf>,
+        /// Calls at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long, default_value = "examples/playbook.toml")]
+        playbook: PathBuf,
+    },
+    /// Every scenario with its defaults: asr (against faster-whisper), throughput, stream.
+    All {
+        #[command(flatten)]
+        peer: PeerArgs,
+        /// The shared evaluation data.
+        #[arg(long, default_value = "../shared/eval")]
+        eval: PathBuf,
+    },
+}
+
+/// Where `benches/peer/setup.sh` put the faster-whisper peer.
+#[derive(clap::Args, Clone, Debug)]
+struct PeerArgs {
+    #[arg(long, env = "PEER_VENV", default_value = "target/peer-venv")]
+    peer_venv: PathBuf,
+    #[arg(
+        long,
+        env = "PEER_MODEL_DIR",
+        default_value = "target/peer-models/whisper-base-ct2"
+    )]
+    peer_model: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -755,6 +802,35 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval {
+            what:
+                EvalWhat::Pii {
+                    crosswoz,
+                    tadhack,
+                    labels,
+                    show_errors,
+                },
+        } => {
+            use callqa::eval::pii;
+            let dialogues = read_crosswoz(&crosswoz, None)?;
+            for (name, set) in [
+                ("CrossWOZ, as written", pii::crosswoz(&dialogues, false)),
+                ("CrossWOZ, numbers spoken", pii::crosswoz(&dialogues, true)),
+                ("tadhack calls (en)", pii::tadhack(&tadhack, &labels)?),
+            ] {
+                let e = pii::evaluate(&set);
+                println!("{name}: {e}");
+                if show_errors {
+                    for (d, class, value) in &e.false_positives {
+                        println!("    false positive in dialogue {d}: {class:?} {value}");
+                    }
+                    for (d, class, value) in &e.false_negatives {
+                        println!("    missed in dialogue {d}: {class:?} {value}");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
             what: EvalWhat::Competitors { crosswoz, limit },
         } => {
             let dialogues = read_crosswoz(&crosswoz, limit)?;
@@ -818,56 +894,54 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train {
             what: TrainWhat::Emotion { data, out, epochs },
         } => train_emotion(&dir, &data, &out, epochs),
-        Command::Bench {
-            what:
+        Command::Bench { what } => {
+            // The flags that choose the models, for the callqa processes a bench starts.
+            let mut global: Vec<OsString> = vec![
+                "--model-dir".into(),
+                cli.model_dir.into(),
+                "--whisper-model".into(),
+                cli.whisper_model.clone().into(),
+                "--whisper-states".into(),
+                pool.states.to_string().into(),
+                "--threads".into(),
+                pool.threads_per_state.to_string().into(),
+            ];
+            if !pool.dtw {
+                global.push("--no-dtw".into());
+            }
+            let bench = Bench {
+                dir,
+                pool,
+                global,
+                whisper_model: cli.whisper_model,
+            };
+            match what {
                 BenchWhat::Stream {
                     clients,
                     pace,
                     chunk_ms,
                     eval,
-                },
-        } => {
-            let opts = callqa::bench::stream::Options {
-                clients,
-                pace,
-                chunk_ms,
-            };
-            callqa::bench::stream::run(&dir, &eval, whisper(None), pool, &opts)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench {
-            what:
+                } => bench.stream(&eval, clients, pace, chunk_ms)?,
                 BenchWhat::Asr {
                     files,
                     beam_size,
                     model,
-                    peer_venv,
-                    peer_model,
-                },
-        } => {
-            let files = if files.is_empty() {
-                default_bench_files()?
-            } else {
-                files
-            };
-            let threads = pool.states * pool.threads_per_state;
-            let peer = callqa::bench::PeerConfig {
-                python: peer_venv.join("bin/python"),
-                runner: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("benches/peer/faster_whisper_run.py"),
-                model: peer_model,
-                threads,
-            };
-            eprintln!("faster-whisper: int8, beam {beam_size}, VAD on, {threads} threads");
-            let theirs = callqa::bench::run_peer(&peer, &files, beam_size)?;
-            eprintln!(
-                "callqa: {} state(s) x {} thread(s), beam {beam_size}",
-                pool.states, pool.threads_per_state
-            );
-            let engines = engines::pipeline(&dir, &whisper(model.as_deref()), &pool)
-                .map_err(anyhow::Error::msg)?;
-            let ours = callqa::bench::run_callqa(&engines, &files, beam_size)?;
-            callqa::bench::report(&files, &ours, &theirs)?;
+                    peer,
+                } => bench.asr(files, beam_size, model, &peer)?,
+                BenchWhat::Throughput {
+                    files,
+                    jobs,
+                    playbook,
+                } => bench.throughput(files, jobs.unwrap_or(cores), &playbook)?,
+                BenchWhat::All { peer, eval } => {
+                    println!("== batch: callqa against faster-whisper");
+                    bench.asr(Vec::new(), 1, None, &peer)?;
+                    println!("\n== throughput: analyze --jobs {cores}");
+                    bench.throughput(Vec::new(), cores, Path::new("examples/playbook.toml"))?;
+                    println!("\n== streaming latency and memory");
+                    bench.stream(&eval, vec![1, 2, 4], 1.0, 100)?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Report {
@@ -1179,6 +1253,76 @@ fn read_transcript(path: &Path) -> Result<Vec<callqa::pipeline::Turn>> {
     Ok(turns)
 }
 
+/// What every `callqa bench` scenario needs: the model choice and the Whisper pool's shape.
+struct Bench {
+    dir: ModelDir,
+    pool: PoolConfig,
+    global: Vec<OsString>,
+    whisper_model: String,
+}
+
+impl Bench {
+    fn stream(&self, eval: &Path, clients: Vec<usize>, pace: f64, chunk_ms: u64) -> Result<()> {
+        let opts = callqa::bench::stream::Options {
+            clients,
+            pace,
+            chunk_ms,
+        };
+        callqa::bench::stream::run(&self.global, eval, &opts)
+    }
+
+    fn asr(
+        &self,
+        files: Vec<PathBuf>,
+        beam_size: usize,
+        model: Option<String>,
+        peer: &PeerArgs,
+    ) -> Result<()> {
+        let files = or_default_bench_files(files)?;
+        let pool = &self.pool;
+        let threads = pool.states * pool.threads_per_state;
+        let peer = callqa::bench::PeerConfig {
+            python: peer.peer_venv.join("bin/python"),
+            runner: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("benches/peer/faster_whisper_run.py"),
+            model: peer.peer_model.clone(),
+            threads,
+        };
+        eprintln!("faster-whisper: int8, beam {beam_size}, VAD on, {threads} threads");
+        let theirs = callqa::bench::run_peer(&peer, &files, beam_size)?;
+        eprintln!(
+            "callqa: {} state(s) x {} thread(s), beam {beam_size}",
+            pool.states, pool.threads_per_state
+        );
+        let choice = WhisperChoice::parse(model.as_deref().unwrap_or(&self.whisper_model));
+        let engines = engines::pipeline(&self.dir, &choice, pool).map_err(anyhow::Error::msg)?;
+        let ours = callqa::bench::run_callqa(&engines, &files, beam_size)?;
+        callqa::bench::report(&files, &ours, &theirs)
+    }
+
+    fn throughput(&self, files: Vec<PathBuf>, jobs: usize, playbook: &Path) -> Result<()> {
+        let files = or_default_bench_files(files)?;
+        let t = callqa::bench::throughput(&self.global, &files, playbook, jobs)?;
+        println!(
+            "{} calls, {:.1} min of audio scored in {:.1} s with --jobs {jobs}: {:.0} audio hours per hour (RTF {:.3})",
+            t.calls,
+            t.audio_s / 60.0,
+            t.wall_s,
+            t.audio_hours_per_hour(),
+            t.wall_s / t.audio_s.max(1e-9)
+        );
+        Ok(())
+    }
+}
+
+fn or_default_bench_files(files: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    if files.is_empty() {
+        default_bench_files()
+    } else {
+        Ok(files)
+    }
+}
+
 fn default_bench_files() -> Result<Vec<PathBuf>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/eval/transcripts/en_vcon_tadhack_synthetic");
@@ -1321,7 +1465,7 @@ fn serve(
             let analyser = Analyser::new(&dir).map_err(|e| e.to_string())?;
             let engines = engines::pipeline(&dir, &choice, &pool)?;
             let analysers = engines::AnalyserPool::new(dir);
-            analysers.give_back(analyser);
+            analysers.add(analyser);
             loaded.set(callqa::server::Models { engines, analysers });
             Ok(())
         };

@@ -143,37 +143,20 @@ impl CallTranscript {
     }
 }
 
-/// The models a call needs: the Whisper pool and a few VAD sessions to reuse.
+/// The models a call needs: the Whisper pool and the VAD, which all tracks share.
 pub struct Engines {
     pub whisper: WhisperPool,
-    vads: Mutex<Vec<Vad>>,
-    new_vad: Box<dyn Fn() -> Result<Vad, OnnxError> + Send + Sync>,
+    vad: Vad,
 }
 
 impl Engines {
-    pub fn new(
-        whisper: WhisperPool,
-        new_vad: impl Fn() -> Result<Vad, OnnxError> + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            whisper,
-            vads: Mutex::new(Vec::new()),
-            new_vad: Box::new(new_vad),
-        }
+    pub fn new(whisper: WhisperPool, vad: Vad) -> Self {
+        Self { whisper, vad }
     }
 
-    pub(crate) fn take_vad(&self) -> Result<Vad, OnnxError> {
-        let reused = self.vads.lock().ok().and_then(|mut v| v.pop());
-        match reused {
-            Some(v) => Ok(v),
-            None => (self.new_vad)(),
-        }
-    }
-
-    pub(crate) fn return_vads(&self, vads: Vec<Vad>) {
-        if let Ok(mut pool) = self.vads.lock() {
-            pool.extend(vads);
-        }
+    /// One VAD handle per track.
+    pub(crate) fn vads(&self, tracks: usize) -> Vec<Vad> {
+        vec![self.vad.clone(); tracks]
     }
 
     /// Transcribes a whole call.
@@ -182,15 +165,14 @@ impl Engines {
         decoder: StreamDecoder,
         opts: &CallOptions,
     ) -> Result<CallTranscript, PipelineError> {
-        let n = decoder.channels().max(1);
-        let mut vads = (0..n)
-            .map(|_| self.take_vad())
-            .collect::<Result<Vec<_>, _>>()?;
-        let result = transcribe_call(self, decoder, opts, &mut vads);
-        self.return_vads(vads);
-        result
+        let mut vads = self.vads(decoder.channels().max(1));
+        transcribe_call(self, decoder, opts, &mut vads)
     }
 }
+
+/// The longest live window (ms): one that does not pause is cut at its quietest moment after
+/// half of this, so that its words are transcribed while the speaker goes on.
+pub const LIVE_WINDOW_MS: u32 = 3_000;
 
 /// How speech is cut into Whisper windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -400,12 +382,16 @@ impl<'a> CallSession<'a> {
             )));
         }
         let plan = TrackPlan::new(layout);
+        let mut vad_params = opts.vad.clone();
+        if packing == Packing::Live {
+            vad_params.max_segment_ms = vad_params.max_segment_ms.min(LIVE_WINDOW_MS);
+        }
         let mut tracks = Vec::new();
         for (&(channel, _), vad) in plan.tracks.iter().zip(vads.iter_mut()) {
             tracks.push(Track {
                 channel,
                 resampler: StreamResampler::new(rate)?,
-                vad: StreamVad::new(vad, opts.vad.clone()),
+                vad: StreamVad::new(vad, vad_params.clone()),
                 packer: WindowPacker::default(),
                 prosody: SharedProsody::default(),
             });

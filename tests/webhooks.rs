@@ -3,67 +3,14 @@
 
 mod common;
 
+use common::{Received, receiver};
+
 use callqa::delivery::{Endpoint, Retry, run_endpoint, verify};
 use callqa::store::{SqliteStore, Store};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const SECRET: &str = "whsec-0123456789abcdef";
-
-type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
-
-/// A minimal HTTP/1.1 receiver: keeps (signature header, body) of every POST and answers 200.
-async fn receiver(listener: tokio::net::TcpListener, got: Received) {
-    loop {
-        let Ok((mut sock, _)) = listener.accept().await else {
-            return;
-        };
-        let got = got.clone();
-        tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head_end, length) = loop {
-                let n = sock.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    return;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
-                    let length = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    break (i + 4, length);
-                }
-            };
-            while buf.len() < head_end + length {
-                let n = sock.read(&mut chunk).await.unwrap_or(0);
-                if n == 0 {
-                    return;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-            let signature = head
-                .lines()
-                .find_map(|l| {
-                    l.to_lowercase()
-                        .starts_with("callqa-signature:")
-                        .then(|| l["callqa-signature:".len()..].trim().to_owned())
-                })
-                .unwrap_or_default();
-            got.lock()
-                .unwrap()
-                .push((signature, buf[head_end..head_end + length].to_vec()));
-            let _ = sock
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                .await;
-        });
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

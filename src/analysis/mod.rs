@@ -12,6 +12,7 @@ pub mod talk;
 pub mod train;
 
 use crate::pipeline::Turn;
+use crate::redact::{self, RedactedSpan};
 use crate::text::embed::{EmbedError, Embedder};
 use chrono::NaiveDate;
 use playbook::Playbook;
@@ -77,6 +78,9 @@ pub struct Analysis {
     /// sha256 of the recording, when the analysis came from one.
     pub content_hash: Option<String>,
     pub timings: Timings,
+    /// PII masked in the turns before any analyser read them.
+    #[serde(default)]
+    pub redactions: Vec<RedactedSpan>,
 }
 
 /// Where the time went, per stage.
@@ -99,6 +103,8 @@ pub fn analyse(
     emotion_head: &mut emotion::EmotionHead,
 ) -> Result<Analysis, EmbedError> {
     let started = std::time::Instant::now();
+    let mut turns = turns;
+    let redactions = redact::redact(&mut turns, &playbook.redaction);
     let key_questions =
         questions::QuestionMatcher::new(playbook, embedder)?.coverage(&turns, embedder)?;
     let emotion = emotion::analyse(&turns, &playbook.emotion, emotion_head, embedder)?;
@@ -127,6 +133,7 @@ pub fn analyse(
         content_hash: info.content_hash,
         timings: Timings::default(),
         turns,
+        redactions,
     };
     analysis.scorecard = scorecard::score(playbook, &analysis);
     let analysis_ms = started.elapsed().as_millis() as u64;

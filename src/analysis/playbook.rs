@@ -227,13 +227,25 @@ impl Default for CircuitBreaker {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PiiClass {
     Phone,
     IdCard,
     BankCard,
     Email,
+    /// A name the speaker gives as theirs ("my name is …", "我叫…").
+    Name,
+}
+
+/// How redacted PII is written: `[PHONE]`, `138****5678`, or not at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedactionMode {
+    #[default]
+    Mask,
+    Partial,
+    None,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -241,6 +253,8 @@ pub enum PiiClass {
 pub struct Redaction {
     #[serde(default)]
     pub classes: Vec<PiiClass>,
+    #[serde(default)]
+    pub mode: RedactionMode,
 }
 
 fn agent() -> Speaker {

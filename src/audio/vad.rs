@@ -4,6 +4,7 @@ use crate::onnx::{OnnxError, run_err};
 use ndarray::{Array2, Array3, arr0};
 use ort::session::Session;
 use ort::value::Tensor;
+use std::sync::{Arc, Mutex, PoisonError};
 
 pub const FRAME: usize = 512; // 32 ms at 16 kHz
 const CONTEXT: usize = 64;
@@ -155,14 +156,19 @@ impl Hysteresis {
     }
 }
 
-/// The Silero model with its recurrent state.
+/// The Silero model. Its recurrent state lives in each `StreamVad`, so one session serves every
+/// track of every call (a session takes about 10 MB; a frame holds the lock for well under a
+/// millisecond).
+#[derive(Clone)]
 pub struct Vad {
-    session: Session,
+    session: Arc<Mutex<Session>>,
 }
 
 impl Vad {
     pub fn new(session: Session) -> Self {
-        Self { session }
+        Self {
+            session: Arc::new(Mutex::new(session)),
+        }
     }
 
     /// Speech segments of a whole clip.
@@ -195,8 +201,10 @@ pub struct StreamVad<'a> {
     buf: Vec<f32>,
     buf_start: u64,
     total: u64,
-    /// Spans closed but not yet emitted, because their trailing pad is still arriving.
+    /// Spans closed but not yet emitted (start, padded end), because their end is still arriving.
     closed: Vec<(u64, u64)>,
+    /// The end of the last chunk emitted.
+    emitted_until: u64,
 }
 
 impl<'a> StreamVad<'a> {
@@ -213,6 +221,7 @@ impl<'a> StreamVad<'a> {
             buf_start: 0,
             total: 0,
             closed: Vec::new(),
+            emitted_until: 0,
         }
     }
 
@@ -232,9 +241,12 @@ impl<'a> StreamVad<'a> {
         .map_err(run_err)?;
         let s = Tensor::from_array(self.state.clone()).map_err(run_err)?;
         let sr = Tensor::from_array(arr0(SAMPLE_RATE)).map_err(run_err)?;
-        let outputs = self
+        let mut session = self
             .vad
             .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let outputs = session
             .run(ort::inputs!["input" => x, "state" => s, "sr" => sr])
             .map_err(run_err)?;
         let (_, p) = outputs["output"]
@@ -255,12 +267,18 @@ impl<'a> StreamVad<'a> {
     fn drain(&mut self, at_end: bool) -> Vec<SpeechChunk> {
         let pad = self.pad();
         let mut out = Vec::new();
-        while let Some(&(s, e)) = self.closed.first() {
-            if !at_end && self.total < e + pad {
+        while let Some(&(s, end)) = self.closed.first() {
+            if !at_end && self.total < end {
                 break;
             }
-            let end = (e + pad).min(self.total);
-            let start = s.saturating_sub(pad).max(self.buf_start);
+            let end = end.min(self.total);
+            // A pad never reaches back into the chunk before, or its audio would be transcribed
+            // twice.
+            let start = s
+                .saturating_sub(pad)
+                .max(self.buf_start)
+                .max(self.emitted_until);
+            self.emitted_until = end;
             let from = (start - self.buf_start) as usize;
             let to = ((end - self.buf_start) as usize).min(self.buf.len());
             out.push(SpeechChunk {
@@ -306,9 +324,8 @@ impl<'a> StreamVad<'a> {
                 let prob = self.probability(&frame)?;
                 self.frame_buf = frame;
                 self.frame_buf.clear();
-                if let Some(span) = self.hysteresis.push(prob) {
-                    self.closed.push(span);
-                }
+                let span = self.hysteresis.push(prob);
+                self.close(span);
             }
         }
         Ok(self.drain(false))
@@ -319,14 +336,21 @@ impl<'a> StreamVad<'a> {
         if !self.frame_buf.is_empty() {
             let frame = std::mem::take(&mut self.frame_buf);
             let prob = self.probability(&frame)?;
-            if let Some(span) = self.hysteresis.push(prob) {
-                self.closed.push(span);
-            }
+            let span = self.hysteresis.push(prob);
+            self.close(span);
         }
-        if let Some(span) = self.hysteresis.finish(self.total) {
-            self.closed.push(span);
-        }
+        let last = self.hysteresis.finish(self.total);
+        self.close(last);
         Ok(self.drain(true))
+    }
+
+    /// Queues a closed span with its trailing pad, unless it was cut in the middle of speech: the
+    /// next piece starts right there.
+    fn close(&mut self, span: Option<(u64, u64)>) {
+        if let Some((s, e)) = span {
+            let cut = self.hysteresis.start == Some(e);
+            self.closed.push((s, if cut { e } else { e + self.pad() }));
+        }
     }
 }
 

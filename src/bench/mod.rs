@@ -1,5 +1,7 @@
 //! `callqa bench asr`: callqa and faster-whisper side by side, in one run, on the same files.
-//! `callqa bench stream` (in `stream`): alert latency of concurrent live calls.
+//! `callqa bench throughput`: audio hours scored per wall-clock hour by `analyze --jobs N`.
+//! `callqa bench stream` (in `stream`): alert latency and memory of concurrent live calls.
+//! `callqa bench all`: the three, one after the other.
 //!
 //! The peer runs in its own Python virtual environment (benches/peer/setup.sh), with the same
 //! Whisper base weights (CTranslate2, int8), the same beam size, VAD on and the same thread
@@ -13,6 +15,7 @@ use crate::audio::StreamDecoder;
 use crate::eval::{ErrorCount, word_errors};
 use crate::pipeline::{CallOptions, Engines};
 use anyhow::{Context, Result, bail};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -174,4 +177,74 @@ pub fn report(files: &[PathBuf], ours: &[(Run, f64)], peer: &[Run]) -> Result<()
         t_ours / t_peer.max(1e-9)
     );
     Ok(())
+}
+
+/// What `analyze --jobs N` did over a set of recordings.
+pub struct Throughput {
+    pub calls: usize,
+    pub audio_s: f64,
+    pub wall_s: f64,
+}
+
+impl Throughput {
+    /// Audio hours per wall-clock hour.
+    pub fn audio_hours_per_hour(&self) -> f64 {
+        self.audio_s / self.wall_s.max(1e-9)
+    }
+}
+
+/// Runs `callqa analyze` over `files` as a QA lead would (in a child process, with a store and
+/// outputs of its own, `--force` so that nothing is skipped). The wall time includes start-up
+/// and loading the models.
+pub fn throughput(
+    global: &[OsString],
+    files: &[PathBuf],
+    playbook: &Path,
+    jobs: usize,
+) -> Result<Throughput> {
+    let dir = std::env::temp_dir().join(format!("callqa-bench-batch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let csv = dir.join("calls.csv");
+    let started = Instant::now();
+    let status = Command::new(std::env::current_exe()?)
+        .args(global)
+        .arg("analyze")
+        .args(files)
+        .arg("--playbook")
+        .arg(playbook)
+        .args(["--language", "en", "--jobs", &jobs.to_string(), "--force"])
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--store")
+        .arg(dir.join("store.db"))
+        .env("CALLQA_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run callqa analyze")?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let rows = read_durations(&csv);
+    let _ = std::fs::remove_dir_all(&dir);
+    if !status.success() {
+        bail!("callqa analyze failed ({status})");
+    }
+    let durations = rows?;
+    Ok(Throughput {
+        calls: durations.len(),
+        audio_s: durations.iter().sum(),
+        wall_s,
+    })
+}
+
+/// The `duration_s` column of a batch CSV.
+fn read_durations(csv: &Path) -> Result<Vec<f64>> {
+    let mut reader = csv::Reader::from_path(csv).with_context(|| csv.display().to_string())?;
+    let column = reader
+        .headers()?
+        .iter()
+        .position(|h| h == "duration_s")
+        .context("no duration_s column")?;
+    reader
+        .records()
+        .map(|r| Ok(r?.get(column).unwrap_or("0").parse::<f64>()?))
+        .collect()
 }

@@ -1,18 +1,17 @@
 //! `callqa bench stream`: K concurrent `StreamCall` clients, each sending a real two-speaker
-//! conversation at real-time pace to a service in this process. It measures how long after the end
-//! of a spoken competitor name its alert arrives, and how long after the end of each turn its
-//! final `TurnEvent` arrives (p50 / p95 / max per K), and the process's peak resident size.
+//! conversation at real-time pace to `callqa serve`, started in a process of its own. It measures
+//! how long after the end of a spoken competitor name its alert arrives, how long after the end
+//! of each turn its final `TurnEvent` arrives (p50 / p95 / max per K), and the service's peak
+//! resident size.
 
-use crate::asr::pool::PoolConfig;
-use crate::engines::{self, AnalyserPool, WhisperChoice};
-use crate::models::ModelDir;
 use crate::proto::call_qa_client::CallQaClient;
 use crate::proto::stream_call_request::Request as Message;
 use crate::proto::stream_call_response::Event;
 use crate::proto::{self, AudioEncoding, StreamCallRequest, StreamConfig};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// A playbook for the conversation: its speakers name Chicago, here a rival, and nobody asks
@@ -153,9 +152,9 @@ fn percentiles(mut v: Vec<f64>) -> String {
     format!("{:.2} / {:.2} / {:.2}", at(0.5), at(0.95), v[v.len() - 1])
 }
 
-/// The process's peak resident size (VmHWM), in MB.
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// A process's peak resident size (VmHWM), in MB.
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))?
@@ -173,56 +172,76 @@ pub struct Options {
     pub chunk_ms: u64,
 }
 
-pub fn run(
-    dir: &ModelDir,
-    eval: &Path,
-    choice: WhisperChoice,
-    pool: PoolConfig,
-    opts: &Options,
-) -> Result<()> {
+/// `callqa serve` in a process of its own (so that its memory is measured alone), on a free
+/// loopback port, with the bench's playbook and a store in a temporary folder.
+struct Service {
+    process: std::process::Child,
+    addr: String,
+    dir: PathBuf,
+}
+
+impl Service {
+    /// `global`: the flags that choose the models (`--model-dir`, `--whisper-model`, …).
+    fn start(global: &[OsString], max_concurrent: usize) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("callqa-bench-stream-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("playbooks"))?;
+        std::fs::write(dir.join("playbooks/relocation.toml"), PLAYBOOK)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let process = std::process::Command::new(std::env::current_exe()?)
+            .args(global)
+            .arg("serve")
+            .args(["--addr", &addr])
+            .args(["--max-concurrent", &max_concurrent.to_string()])
+            .arg("--playbooks")
+            .arg(dir.join("playbooks"))
+            .arg("--store")
+            .arg(dir.join("store.db"))
+            .env_remove("CALLQA_METRICS_ADDR")
+            .env_remove("CALLQA_API_KEYS")
+            .env_remove("CALLQA_API_KEYS_FILE")
+            .env("CALLQA_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start callqa serve")?;
+        Ok(Self { process, addr, dir })
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Streams the conversation from K clients at once, for each K, and prints one line per K.
+pub fn run(global: &[OsString], eval: &Path, opts: &Options) -> Result<()> {
     if opts.pace <= 0.0 || opts.chunk_ms == 0 || opts.clients.is_empty() {
         bail!("--pace and --chunk-ms must be positive, and --clients not empty");
     }
     let pcm = linear16(&conversation(eval)?);
     let audio_s = pcm.len() as f64 / 64_000.0;
-    let playbooks =
-        std::env::temp_dir().join(format!("callqa-bench-stream-{}", std::process::id()));
-    std::fs::create_dir_all(&playbooks)?;
-    std::fs::write(playbooks.join("relocation.toml"), PLAYBOOK)?;
-    let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(async {
-        let (listener, addr) = crate::server::bind("127.0.0.1:0".parse()?).await?;
-        let config = crate::server::ServerConfig {
-            max_concurrent: opts.clients.iter().copied().max().unwrap_or(1),
-            store: std::sync::Arc::new(crate::store::SqliteStore::in_memory()?),
-            playbooks: std::sync::Arc::new(
-                crate::server::Playbooks::open(&playbooks).map_err(anyhow::Error::msg)?,
-            ),
-            api_keys: crate::server::ApiKeys::parse("").map_err(anyhow::Error::msg)?,
-            webhooks: Vec::new(),
-            tls: None,
-            metrics: None,
-        };
-        let model_dir = dir.clone();
-        let load = move |loaded: crate::server::Loaded| {
-            let engines = engines::pipeline(&model_dir, &choice, &pool)?;
-            let analysers = AnalyserPool::new(model_dir.clone());
-            loaded.set(crate::server::Models { engines, analysers });
-            Ok(())
-        };
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::server::serve(listener, config, load, async {
-            stop_rx.await.ok();
-        }));
-        let addr = addr.to_string();
+    let max_k = opts.clients.iter().copied().max().unwrap_or(1);
+    let service = Service::start(global, max_k)?;
+    let pid = service.process.id();
+    let addr = service.addr.clone();
+    tokio::runtime::Runtime::new()?.block_on(async {
         wait_serving(&addr).await?;
         // A first call loads what is loaded lazily; it is not measured.
-        one_stream(addr.clone(), pcm[..pcm.len().min(64_000 * 5)].to_vec(), "warm-up".into(), 8.0, opts.chunk_ms).await?;
+        let warm = pcm[..pcm.len().min(64_000 * 5)].to_vec();
+        one_stream(addr.clone(), warm, "warm-up".into(), 8.0, opts.chunk_ms).await?;
         println!(
             "{audio_s:.1} s stereo call, {} ms chunks at {}× real time; latencies in seconds after the audio said it",
             opts.chunk_ms, opts.pace
         );
-        println!("{:>2}  {:>6}  {:<24}  {:>6}  {:<24}", "K", "alerts", "alert p50 / p95 / max", "turns", "final turn p50 / p95 / max");
+        println!(
+            "{:>2}  {:>6}  {:<24}  {:>6}  {:<24}  {:>14}",
+            "K", "alerts", "alert p50 / p95 / max", "turns", "final turn p50 / p95 / max", "serve peak RSS"
+        );
         for &k in &opts.clients {
             let streams: Vec<_> = (0..k)
                 .map(|i| {
@@ -236,24 +255,17 @@ pub fn run(
                 all.alerts.extend(l.alerts);
                 all.turns.extend(l.turns);
             }
+            let rss = peak_rss_mb(pid).map_or("–".into(), |mb| format!("{mb:.0} MB"));
             println!(
-                "{k:>2}  {:>6}  {:<24}  {:>6}  {:<24}",
+                "{k:>2}  {:>6}  {:<24}  {:>6}  {:<24}  {rss:>14}",
                 all.alerts.len(),
-                percentiles(all.alerts.clone()),
+                percentiles(all.alerts),
                 all.turns.len(),
-                percentiles(all.turns.clone())
+                percentiles(all.turns)
             );
         }
-        match peak_rss_mb() {
-            Some(mb) => println!("peak resident size of the process (service and clients): {mb:.0} MB"),
-            None => println!("peak resident size: not available (no /proc)"),
-        }
-        let _ = stop_tx.send(());
-        server.await?.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
-    });
-    let _ = std::fs::remove_dir_all(&playbooks);
-    result
+    })
 }
 
 async fn wait_serving(addr: &str) -> Result<()> {

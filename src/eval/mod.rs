@@ -3,6 +3,7 @@
 //! are in `crosswoz`.
 
 pub mod crosswoz;
+pub mod pii;
 
 use crate::asr::Language;
 use crate::asr::guards::is_cjk;

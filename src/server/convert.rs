@@ -323,6 +323,16 @@ pub fn analysis(a: Analysis) -> proto::Analysis {
             analysis_ms: a.timings.analysis_ms,
             real_time_factor: a.timings.real_time_factor,
         }),
+        redactions: a
+            .redactions
+            .into_iter()
+            .map(|r| proto::RedactedSpan {
+                class: crate::redact::label(r.class).to_lowercase(),
+                turn: r.turn as u32,
+                start_ms: r.start_ms,
+                end_ms: r.end_ms,
+            })
+            .collect(),
     }
 }
 

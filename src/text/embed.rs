@@ -5,7 +5,9 @@ use crate::onnx::{OnnxError, run_err};
 use ndarray::Array1;
 use ort::session::Session;
 use ort::value::Tensor;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use tokenizers::Tokenizer;
 
 pub const DIM: usize = 512;
 
@@ -21,18 +23,32 @@ pub enum EmbedError {
 
 pub struct Embedder {
     session: Session,
-    tokenizer: tokenizers::Tokenizer,
+    tokenizer: Arc<Tokenizer>,
+}
+
+/// The tokenizer of `path`, loaded once per process: loading it costs about 125 MB of memory,
+/// and every embedder of a busy service can share it (encoding needs no lock).
+fn shared_tokenizer(path: &Path) -> Result<Arc<Tokenizer>, EmbedError> {
+    static LOADED: Mutex<Vec<(PathBuf, Arc<Tokenizer>)>> = Mutex::new(Vec::new());
+    let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, t)) = loaded.iter().find(|(p, _)| p == path) {
+        return Ok(t.clone());
+    }
+    let tokenizer = Tokenizer::from_file(path).map_err(|e| EmbedError::Tokenizer {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    let tokenizer = Arc::new(tokenizer);
+    loaded.push((path.to_owned(), tokenizer.clone()));
+    Ok(tokenizer)
 }
 
 impl Embedder {
     pub fn new(session: Session, tokenizer_path: &Path) -> Result<Self, EmbedError> {
-        let tokenizer = tokenizers::Tokenizer::from_file(tokenizer_path).map_err(|e| {
-            EmbedError::Tokenizer {
-                path: tokenizer_path.display().to_string(),
-                detail: e.to_string(),
-            }
-        })?;
-        Ok(Self { session, tokenizer })
+        Ok(Self {
+            session,
+            tokenizer: shared_tokenizer(tokenizer_path)?,
+        })
     }
 
     pub fn token_ids(&self, text: &str) -> Result<Vec<i32>, EmbedError> {

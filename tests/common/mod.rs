@@ -246,3 +246,58 @@ pub fn screenshot(html: &std::path::Path, (width, height): (u32, u32)) -> Vec<u8
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     png
 }
+
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A minimal HTTP/1.1 receiver: keeps (signature header, body) of every POST and answers 200.
+pub async fn receiver(listener: tokio::net::TcpListener, got: Received) {
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            return;
+        };
+        let got = got.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head_end, length) = loop {
+                let n = sock.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..i]).to_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break (i + 4, length);
+                }
+            };
+            while buf.len() < head_end + length {
+                let n = sock.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    return;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+            let signature = head
+                .lines()
+                .find_map(|l| {
+                    l.to_lowercase()
+                        .starts_with("callqa-signature:")
+                        .then(|| l["callqa-signature:".len()..].trim().to_owned())
+                })
+                .unwrap_or_default();
+            got.lock()
+                .unwrap()
+                .push((signature, buf[head_end..head_end + length].to_vec()));
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+        });
+    }
+}
