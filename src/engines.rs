@@ -173,11 +173,6 @@ impl AnalyserPool {
         };
         f(lent.analyser.as_mut().expect("lent until dropped"))
     }
-
-    /// Analysers open now (for tests and metrics).
-    pub fn opened(&self) -> usize {
-        self.lock().count
-    }
 }
 
 /// An analyser out of the pool; it goes back even if its user panics.

@@ -5,6 +5,7 @@ use callqa::asr::Language;
 use callqa::asr::pool::PoolConfig;
 use callqa::audio::StreamDecoder;
 use callqa::audio::channels::Role;
+use callqa::audio::mask::AudioMask;
 use callqa::audio::vad::VadParams;
 use callqa::batch;
 use callqa::engines::{self, Analyser, WhisperChoice};
@@ -137,6 +138,12 @@ enum Command {
         /// Score again the calls that already have a result (the outputs start afresh).
         #[arg(long)]
         force: bool,
+        /// Write a copy of each recording to DIR/CALL_ID.wav with the PII the playbook redacts
+        /// beeped over (or silenced, with --audio-mask silence).
+        #[arg(long, value_name = "DIR")]
+        redacted_audio: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = AudioMask::Beep)]
+        audio_mask: AudioMask,
         #[command(flatten)]
         save: SaveArgs,
     },
@@ -648,6 +655,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             server,
             api_key,
             force,
+            redacted_audio,
+            audio_mask,
             save,
         } => {
             let p = Playbook::load(&playbook)?;
@@ -689,6 +698,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 jsonl: out,
                 csv,
                 report,
+                redacted_audio: redacted_audio.map(|dir| (dir, audio_mask)),
             };
             let files: Vec<(PathBuf, batch::inputs::CallMeta)> =
                 files.into_iter().map(|(m, f)| (f, m)).collect();
@@ -713,6 +723,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let out = batch::analyse_file(&engines, &analysers, &p, language, file, meta, hash)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
                 println!("{}", serde_json::to_string_pretty(&out)?);
+                if let Some(audio) = &opts.redacted_audio {
+                    let path = batch::write_redacted_audio(file, &out, audio)?;
+                    eprintln!("redacted audio: {}", path.display());
+                }
                 if let Some((store, tenant)) = &stored {
                     record(store, tenant, &out, &p)?;
                 }

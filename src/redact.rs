@@ -39,8 +39,11 @@ pub fn redact(turns: &mut [Turn], policy: &Redaction) -> Vec<RedactedSpan> {
         .into_iter()
         .filter(|f| policy.classes.contains(&f.class))
         .collect();
-    // Right to left within a turn, so that earlier offsets stay valid.
-    found.sort_by_key(|f| (f.turn, std::cmp::Reverse(f.start)));
+    // One mask where finds overlap (digits inside an address); then right to left within a
+    // turn, so that earlier offsets stay valid.
+    found.sort_by_key(|f| (f.turn, f.start, std::cmp::Reverse(f.end)));
+    found.dedup_by(|later, kept| later.turn == kept.turn && later.start < kept.end);
+    found.reverse();
     let mut spans = Vec::new();
     for f in &found {
         let (start_ms, end_ms) = mask(
@@ -209,9 +212,16 @@ pub fn find(texts: &[&str]) -> Vec<Found> {
                 }
             }
             let ctx = context(run.start);
-            let pieces = match classify(run, text, ctx) {
-                Some(class) => vec![(class, run.clone())],
-                None => run.split(text, ctx).map(Vec::from).unwrap_or_default(),
+            // One in ten digit strings passes Luhn by chance: two phone numbers read out one
+            // after the other are two phones, not a card.
+            let pieces = match (classify(run, text, ctx), run.split(text, ctx)) {
+                (None | Some(PiiClass::BankCard), Some(two))
+                    if two.iter().all(|(c, _)| *c == PiiClass::Phone) =>
+                {
+                    Vec::from(two)
+                }
+                (Some(class), _) => vec![(class, run.clone())],
+                (None, two) => two.map(Vec::from).unwrap_or_default(),
             };
             for (class, r) in pieces {
                 out.push(Found {
@@ -557,12 +567,14 @@ fn has_email_context(text: &str) -> bool {
 /// ("patrisha.floorisexample.com") counts too.
 fn emails(text: &str, context: impl Fn(usize) -> bool) -> Vec<(usize, usize, String)> {
     static NO_AT: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?i)\b[a-z0-9][a-z0-9._-]*\.(?:com|net|org|cn)\b").expect("a valid pattern")
+        Regex::new(r"(?i)[a-z0-9][a-z0-9._-]*\.(?:com|net|org|cn)\b").expect("a valid pattern")
     });
+    // No \b before an address: Chinese text runs straight into it (邮箱是abc@qq.com), and the
+    // leftmost match starts at its first letter anyway.
     static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
         let dot = r"\s*(?:\.|\bdot\b|点)\s*";
         Regex::new(&format!(
-            r"(?i)\b([a-z0-9][a-z0-9._%+-]*(?:{dot}[a-z0-9_-]+)*)\s*(?:@|\bat\b|艾特)\s*([a-z0-9-]+(?:{dot}[a-z0-9-]+)*?){dot}(com|net|org|edu|gov|cn|io|co|info|biz|me|us|uk)\b"
+            r"(?i)([a-z0-9][a-z0-9._%+-]*(?:{dot}[a-z0-9_-]+)*)\s*(?:@|\bat\b|艾特)\s*([a-z0-9-]+(?:{dot}[a-z0-9-]+)*?){dot}(com|net|org|edu|gov|cn|io|co|info|biz|me|us|uk)\b"
         ))
         .expect("a valid pattern")
     });
@@ -657,7 +669,7 @@ mod tests {
     #[test]
     fn spoken_and_written_numbers() {
         assert_eq!(
-            classes("Sure, it's four zero one, five five five, six one two three."),
+            classes("Sure, my number is four zero one, five five five, six one two three."),
             [(PiiClass::Phone, "4015556123".into())]
         );
         assert_eq!(
@@ -695,6 +707,74 @@ mod tests {
         assert_eq!(found[0].value, "13812345678");
     }
 
+    fn turn(text: &str, words: &[(&str, u64, u64)]) -> Turn {
+        let words: Vec<_> = words
+            .iter()
+            .map(|(w, s, e)| serde_json::json!({"text": w, "start_ms": s, "end_ms": e, "probability": 1.0}))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "role": "customer", "start_ms": 0, "end_ms": 4000, "text": text, "words": words,
+        }))
+        .expect("a turn")
+    }
+
+    #[test]
+    fn masks_keep_the_times_of_the_words() {
+        let words = [
+            (" It's", 0, 400),
+            (" 138", 400, 1200),
+            ("-1234-5678.", 1200, 3000),
+        ];
+        let policy = |mode| Redaction {
+            classes: vec![PiiClass::Phone],
+            mode,
+            keep_original: false,
+        };
+        let mut turns = vec![turn("It's 138-1234-5678.", &words)];
+        let spans = redact(&mut turns, &policy(RedactionMode::Mask));
+        assert_eq!(turns[0].text, "It's [PHONE].");
+        assert_eq!(turns[0].words.len(), 2);
+        assert_eq!((spans[0].start_ms, spans[0].end_ms), (400, 3000));
+        let mut turns = vec![turn("It's 138-1234-5678.", &words)];
+        redact(&mut turns, &policy(RedactionMode::Partial));
+        assert_eq!(turns[0].text, "It's 138****5678.");
+        let mut turns = vec![turn("It's 138-1234-5678.", &words)];
+        assert!(redact(&mut turns, &policy(RedactionMode::None)).is_empty());
+        assert_eq!(turns[0].text, "It's 138-1234-5678.");
+    }
+
+    #[test]
+    fn overlapping_finds_get_one_mask() {
+        let policy = Redaction {
+            classes: vec![PiiClass::Phone, PiiClass::Email],
+            mode: RedactionMode::Mask,
+            keep_original: false,
+        };
+        let mut turns = vec![turn("我的邮箱是13812345678@qq.com，谢谢", &[])];
+        let spans = redact(&mut turns, &policy);
+        assert_eq!(turns[0].text, "我的邮箱是[EMAIL]，谢谢");
+        assert_eq!(spans.len(), 1);
+    }
+
+    #[test]
+    fn live_segments_hold_back_a_number_that_may_go_on() {
+        let policy = Redaction {
+            classes: vec![PiiClass::Phone],
+            mode: RedactionMode::Mask,
+            keep_original: false,
+        };
+        let first = turn("我的手机号是一三八一二", &[]);
+        let shown = live_segment(&[], &first, &policy);
+        assert_eq!(shown.text, "我的手机号是[…]");
+        let second = turn("三四五六七八，对。", &[]);
+        assert_eq!(
+            live_segment(&[first], &second, &policy).text,
+            "[PHONE]，对。"
+        );
+        let price = turn("一共1280元。", &[]);
+        assert_eq!(live_segment(&[], &price, &policy).text, "一共1280元。");
+    }
+
     #[test]
     fn emails_and_names() {
         assert_eq!(
@@ -704,6 +784,14 @@ mod tests {
         assert_eq!(
             classes("Of course, it's patricia.flores@example.com."),
             [(PiiClass::Email, "patricia.flores@example.com".into())]
+        );
+        assert_eq!(
+            classes("我的邮箱是zhangsan@qq.com，谢谢"),
+            [(PiiClass::Email, "zhangsan@qq.com".into())]
+        );
+        assert_eq!(
+            classes("邮箱是wang艾特163点com"),
+            [(PiiClass::Email, "wang@163.com".into())]
         );
         assert_eq!(
             classes("Hi Vincent, my name is Ann Wilson."),

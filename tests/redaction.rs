@@ -288,3 +288,161 @@ fn id_cards_and_bank_cards_are_checked() {
         Some(PiiClass::BankCard)
     );
 }
+
+/// The redacted copy of the call: the phone number is beeped over, so that Whisper no longer
+/// hears it, and the rest is the recording's own audio.
+#[test]
+fn the_redacted_audio_hides_what_the_text_hides() {
+    use callqa::audio::mask::AudioMask;
+    let engines = common::engines();
+    let analysers = callqa::engines::AnalyserPool::new(common::model_dir());
+    let playbook = callqa::analysis::playbook::Playbook::parse(PLAYBOOK, "yacht.toml").unwrap();
+    let file = common::eval_dir()
+        .join("transcripts/en_vcon_tadhack_synthetic/09e8fdbd-14d9-4cf9-a702-2893b7d2edd3.mp3");
+    let meta = callqa::batch::inputs::CallMeta {
+        call_id: Some("pii-audio".into()),
+        ..Default::default()
+    };
+    let language = callqa::asr::Language::En;
+    let analysis = callqa::batch::analyse_file(
+        &engines,
+        &analysers,
+        &playbook,
+        language,
+        &file,
+        &meta,
+        "h".into(),
+    )
+    .unwrap();
+    let phone = analysis
+        .redactions
+        .iter()
+        .find(|r| r.class == callqa::analysis::playbook::PiiClass::Phone)
+        .expect("the phone number is redacted")
+        .clone();
+    let dir = std::env::temp_dir().join(format!("callqa-redacted-audio-{}", std::process::id()));
+    let out =
+        callqa::batch::write_redacted_audio(&file, &analysis, &(dir.clone(), AudioMask::Beep))
+            .unwrap();
+
+    let original = callqa::audio::decode(std::fs::read(&file).unwrap()).unwrap();
+    let masked = callqa::audio::decode(std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(masked.sample_rate, original.sample_rate);
+    assert_eq!(masked.channels[0].len(), original.channels[0].len());
+    let at = |ms: u64| (ms * u64::from(original.sample_rate) / 1000) as usize;
+    let inside = at(phone.start_ms)..at(phone.end_ms);
+    let in_span = |i: usize| {
+        analysis
+            .redactions
+            .iter()
+            .any(|r| (at(r.start_ms)..at(r.end_ms)).contains(&i))
+    };
+    for (i, (m, o)) in masked.channels[0]
+        .iter()
+        .zip(&original.channels[0])
+        .enumerate()
+    {
+        if in_span(i) {
+            assert!(m.abs() <= 0.26, "the tone at sample {i}: {m}");
+        } else {
+            assert!((m - o).abs() < 1e-3, "sample {i}: {m} vs {o}");
+        }
+    }
+    let tone = masked.channels[0][inside.clone()]
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        / inside.len() as f32;
+    assert!(
+        (tone.sqrt() - 0.25 / 2f32.sqrt()).abs() < 0.01,
+        "RMS {}",
+        tone.sqrt()
+    );
+
+    let opts = callqa::pipeline::CallOptions {
+        language,
+        ..Default::default()
+    };
+    let heard = engines
+        .transcribe(
+            callqa::audio::StreamDecoder::from_file(&out).unwrap(),
+            &opts,
+        )
+        .unwrap();
+    let text: String = heard.turns.iter().map(|t| format!("{} ", t.text)).collect();
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    assert!(
+        !digits.contains("6123") && !digits.contains("5556"),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("yacht"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A playbook may keep the unredacted turns: they stay in the store, out of every Analysis, and
+/// only a key with the pii permission reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_is_kept_only_when_asked_and_read_only_with_permission() {
+    const READER: &str = "k-reader-0123456789";
+    const PLAIN: &str = "k-plain-01234567890";
+    let dir = std::env::temp_dir().join(format!("callqa-original-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let keeping = PLAYBOOK.replace("[redaction]", "[redaction]\nkeep_original = true");
+    std::fs::write(dir.join("yacht.toml"), keeping).unwrap();
+    let keys = format!("{READER}=acme:pii,{PLAIN}=acme");
+    let mut config = common::server_config(1, Some(&keys));
+    config.playbooks = std::sync::Arc::new(callqa::server::Playbooks::open(&dir).unwrap());
+    let (addr, stop_tx, server) = common::start_server(config).await;
+    let mut client = CallQaClient::new(connect(&addr).await).max_decoding_message_size(64 << 20);
+
+    let request = AnalyzeCallRequest {
+        audio: call_audio(),
+        call_id: "pii-kept".into(),
+        language: proto::Language::En as i32,
+        playbook: "yacht".into(),
+        ..Default::default()
+    };
+    let analysis = client
+        .analyze_call(common::with_key(PLAIN, request))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!analysis.redactions.is_empty());
+    assert!(leaks(&format!("{analysis:?}")).is_empty());
+
+    let ask = |key: &str| {
+        common::with_key(
+            key,
+            proto::GetAnalysisRequest {
+                call_id: "pii-kept".into(),
+            },
+        )
+    };
+    let denied = client
+        .get_original_transcript(ask(PLAIN))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let original = client
+        .get_original_transcript(ask(READER))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(original.turns.len(), analysis.turns.len());
+    assert!(!leaks(&format!("{original:?}")).is_empty(), "{original:?}");
+    let missing = client
+        .get_original_transcript(common::with_key(
+            READER,
+            proto::GetAnalysisRequest {
+                call_id: "no-such-call".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    let _ = stop_tx.send(());
+    server.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -121,6 +121,7 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
             language: Language::Zh as i32,
             channel_roles: vec![Role::Customer as i32, Role::Agent as i32],
             hotwords: vec!["房地产".into()],
+            playbook: String::new(),
         })
         .await
         .unwrap()

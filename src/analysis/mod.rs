@@ -81,6 +81,10 @@ pub struct Analysis {
     /// PII masked in the turns before any analyser read them.
     #[serde(default)]
     pub redactions: Vec<RedactedSpan>,
+    /// The turns before redaction, when the playbook keeps them: for the store alone, never
+    /// serialised with the Analysis.
+    #[serde(skip)]
+    pub original_turns: Option<Vec<Turn>>,
 }
 
 /// Where the time went, per stage.
@@ -104,7 +108,9 @@ pub fn analyse(
 ) -> Result<Analysis, EmbedError> {
     let started = std::time::Instant::now();
     let mut turns = turns;
+    let original = playbook.redaction.keep_original.then(|| turns.clone());
     let redactions = redact::redact(&mut turns, &playbook.redaction);
+    let original_turns = original.filter(|_| !redactions.is_empty());
     let key_questions =
         questions::QuestionMatcher::new(playbook, embedder)?.coverage(&turns, embedder)?;
     let emotion = emotion::analyse(&turns, &playbook.emotion, emotion_head, embedder)?;
@@ -134,6 +140,7 @@ pub fn analyse(
         timings: Timings::default(),
         turns,
         redactions,
+        original_turns,
     };
     analysis.scorecard = scorecard::score(playbook, &analysis);
     let analysis_ms = started.elapsed().as_millis() as u64;

@@ -255,6 +255,10 @@ pub struct Redaction {
     pub classes: Vec<PiiClass>,
     #[serde(default)]
     pub mode: RedactionMode,
+    /// Keep the unredacted turns too, in the store only, readable only with an API key that
+    /// has the `pii` permission.
+    #[serde(default)]
+    pub keep_original: bool,
 }
 
 fn agent() -> Speaker {

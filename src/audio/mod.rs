@@ -1,7 +1,9 @@
-//! Audio ingest: decode, channels as roles, resample, voice activity detection, prosody.
+//! Audio ingest: decode, channels as roles, resample, voice activity detection, prosody; and
+//! masked copies of recordings (redacted PII).
 
 pub mod channels;
 pub mod decode;
+pub mod mask;
 pub mod prosody;
 pub mod raw;
 pub mod resample;

@@ -11,6 +11,7 @@ use crate::analysis::{Analysis, CallInfo};
 use crate::asr::Language;
 use crate::audio::StreamDecoder;
 use crate::audio::channels::Role;
+use crate::audio::mask::AudioMask;
 use crate::engines::AnalyserPool;
 use crate::pipeline::Engines;
 use crate::store::{Store, StoreError};
@@ -103,6 +104,30 @@ pub struct Options {
     /// The HTML report, over every call of the batch (with `jsonl`, those of earlier,
     /// interrupted runs too).
     pub report: Option<PathBuf>,
+    /// A folder for a copy of each recording with its redacted PII masked (`CALL_ID.wav`).
+    pub redacted_audio: Option<(PathBuf, AudioMask)>,
+}
+
+/// Writes `DIR/CALL_ID.wav`: the recording with the spans the analysis redacted masked.
+pub fn write_redacted_audio(
+    recording: &Path,
+    analysis: &Analysis,
+    (dir, mask): &(PathBuf, AudioMask),
+) -> Result<PathBuf, BatchError> {
+    let out = dir.join(format!("{}.wav", analysis.call_id));
+    let fail = |e: String| BatchError::Output(out.clone(), e);
+    std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+    let spans: Vec<(u64, u64)> = analysis
+        .redactions
+        .iter()
+        .map(|r| (r.start_ms, r.end_ms))
+        .collect();
+    let decoder = StreamDecoder::from_file(recording).map_err(|e| fail(e.to_string()))?;
+    let mut file =
+        std::io::BufWriter::new(std::fs::File::create(&out).map_err(|e| fail(e.to_string()))?);
+    crate::audio::mask::write_masked_wav(decoder, &spans, *mask, &mut file)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(out)
 }
 
 /// The calls of the JSONL output already scored under this playbook revision: their content
@@ -506,6 +531,9 @@ pub fn run(
         }
         match &o.analysis {
             Some(a) => {
+                if let Some(audio) = &opts.redacted_audio {
+                    write_redacted_audio(Path::new(&o.file), a, audio)?;
+                }
                 if let Some((s, tenant)) = &store {
                     s.record(tenant, a, playbook, chrono::Utc::now())?;
                 }

@@ -1,5 +1,6 @@
 //! API keys: `authorization: Bearer KEY` names the caller's tenant. With no keys configured the
-//! service runs open, as the single tenant `default` (a local set-up; the log says so).
+//! service runs open, as the single tenant `default` (a local set-up; the log says so). A key
+//! given as `KEY=TENANT:pii` may also read the unredacted transcripts that playbooks keep.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,11 +10,16 @@ use tonic::{Request, Status};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant(pub String);
 
+/// Put in a request's extensions when its key has the `pii` permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PiiReader;
+
 #[derive(Debug, Clone, Default)]
-pub struct ApiKeys(HashMap<String, String>);
+pub struct ApiKeys(HashMap<String, (String, bool)>);
 
 impl ApiKeys {
-    /// Keys as `KEY=TENANT` pairs separated by commas or newlines; `#` starts a comment.
+    /// Keys as `KEY=TENANT` (or `KEY=TENANT:pii`) separated by commas or newlines; `#` starts a
+    /// comment.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut keys = HashMap::new();
         for (i, entry) in text
@@ -25,6 +31,16 @@ impl ApiKeys {
             let (key, tenant) = entry
                 .split_once('=')
                 .ok_or_else(|| format!("API key entry {}: expected KEY=TENANT", i + 1))?;
+            let (tenant, pii) = match tenant.trim().split_once(':') {
+                Some((tenant, "pii")) => (tenant, true),
+                Some((_, other)) => {
+                    return Err(format!(
+                        "API key entry {}: unknown permission {other:?} (only pii)",
+                        i + 1
+                    ));
+                }
+                None => (tenant, false),
+            };
             let (key, tenant) = (key.trim(), tenant.trim());
             if key.len() < 16 || tenant.is_empty() {
                 return Err(format!(
@@ -32,7 +48,7 @@ impl ApiKeys {
                     i + 1
                 ));
             }
-            keys.insert(key.to_owned(), tenant.to_owned());
+            keys.insert(key.to_owned(), (tenant.to_owned(), pii));
         }
         Ok(Self(keys))
     }
@@ -56,8 +72,9 @@ impl ApiKeys {
     /// The interceptor: a request without a known key is UNAUTHENTICATED.
     #[allow(clippy::result_large_err)] // tonic's interceptor signature
     pub fn check(&self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        let tenant = if self.is_open() {
-            "default".to_owned()
+        let (tenant, pii) = if self.is_open() {
+            // Open, nobody holds the separate permission that unredacted text needs.
+            ("default".to_owned(), false)
         } else {
             let key = req
                 .metadata()
@@ -71,6 +88,9 @@ impl ApiKeys {
                 .ok_or_else(|| Status::unauthenticated("unknown API key"))?
         };
         req.extensions_mut().insert(Tenant(tenant));
+        if pii {
+            req.extensions_mut().insert(PiiReader);
+        }
         Ok(req)
     }
 }

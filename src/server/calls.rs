@@ -1,7 +1,7 @@
 //! `callqa.v1.CallQa`: analysis of recordings against playbooks, stored per tenant, with the
 //! coaching that follows and the events it writes.
 
-use super::{Loaded, ServiceError, Slots, Tenant, convert, language, measured};
+use super::{Loaded, PiiReader, ServiceError, Slots, Tenant, convert, language, measured};
 use crate::analysis::playbook::Playbook;
 use crate::analysis::{Analysis, CallInfo};
 use crate::audio::StreamDecoder;
@@ -248,6 +248,24 @@ impl CallQaService {
         .await
     }
 
+    async fn original_transcript(
+        &self,
+        tenant: String,
+        call_id: String,
+    ) -> Result<proto::OriginalTranscript, ServiceError> {
+        let store = self.store.clone();
+        blocking(move || {
+            let value = store.original_turns(&tenant, &call_id)?;
+            let turns: Vec<crate::pipeline::Turn> = serde_json::from_value(value)
+                .map_err(|e| ServiceError::Internal(format!("stored transcript: {e}")))?;
+            Ok(proto::OriginalTranscript {
+                call_id,
+                turns: turns.into_iter().map(convert::turn).collect(),
+            })
+        })
+        .await
+    }
+
     async fn list(
         &self,
         tenant: String,
@@ -376,6 +394,26 @@ impl proto::call_qa_server::CallQa for Shared {
             let tenant = tenant(&request)?;
             let call_id = request.into_inner().call_id;
             Ok(Response::new(self.0.get_analysis(tenant, call_id).await?))
+        })
+        .await
+    }
+
+    async fn get_original_transcript(
+        &self,
+        request: Request<proto::GetAnalysisRequest>,
+    ) -> Result<Response<proto::OriginalTranscript>, Status> {
+        measured("GetOriginalTranscript", async move {
+            let tenant = tenant(&request)?;
+            if request.extensions().get::<PiiReader>().is_none() {
+                return Err(ServiceError::PermissionDenied(
+                    "unredacted transcripts need an API key with the pii permission".into(),
+                )
+                .into());
+            }
+            let call_id = request.into_inner().call_id;
+            Ok(Response::new(
+                self.0.original_transcript(tenant, call_id).await?,
+            ))
         })
         .await
     }

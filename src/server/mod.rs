@@ -6,7 +6,7 @@ pub mod convert;
 mod playbooks;
 mod transcription;
 
-pub use auth::{ApiKeys, Tenant};
+pub use auth::{ApiKeys, PiiReader, Tenant};
 pub use playbooks::Playbooks;
 
 use crate::analysis::playbook::PlaybookError;
@@ -43,6 +43,8 @@ pub enum ServiceError {
     InvalidArgument(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error(transparent)]
     Playbook(#[from] PlaybookError),
     #[error(transparent)]
@@ -84,6 +86,7 @@ impl From<ServiceError> for Status {
                 | PipelineError::Asr(AsrError::EnglishOnly(_)),
             ) => Status::invalid_argument(msg),
             ServiceError::NotFound(_) => Status::not_found(msg),
+            ServiceError::PermissionDenied(_) => Status::permission_denied(msg),
             ServiceError::Pipeline(PipelineError::Cancelled) => Status::cancelled(msg),
             ServiceError::Pipeline(_) | ServiceError::Store(_) | ServiceError::Internal(_) => {
                 Status::internal(msg)
@@ -256,6 +259,7 @@ pub async fn serve(
         TranscriptionServer::new(transcription::TranscriptionService {
             models: loaded,
             slots,
+            playbooks: config.playbooks.clone(),
         })
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
         move |req| keys.check(req),

@@ -1,6 +1,7 @@
 //! `callqa.v1.Transcription`: a recording in, role-attributed turns out.
 
-use super::{Loaded, ServiceError, Slots, convert};
+use super::{Loaded, Playbooks, ServiceError, Slots, convert};
+use crate::analysis::playbook::Redaction;
 use crate::audio::StreamDecoder;
 use crate::audio::channels::Layout;
 use crate::pipeline::{CallOptions, CallTranscript};
@@ -36,6 +37,7 @@ impl Drop for CancelOnDrop {
 pub struct TranscriptionService {
     pub(super) models: Loaded,
     pub(super) slots: Slots,
+    pub(super) playbooks: Arc<Playbooks>,
 }
 
 impl TranscriptionService {
@@ -43,6 +45,10 @@ impl TranscriptionService {
         &self,
         req: proto::TranscribeRequest,
     ) -> Result<proto::TranscribeResponse, ServiceError> {
+        let redaction = match req.playbook.as_str() {
+            "" => Redaction::default(),
+            name => self.playbooks.get(name)?.redaction.clone(),
+        };
         let models = self.models.get()?;
         let permit = self.slots.acquire()?;
         // The handler's future is dropped when its client goes away; the guard then stops the
@@ -64,7 +70,9 @@ impl TranscriptionService {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let decoder = StreamDecoder::from_bytes(audio)?;
-            Ok(to_proto(models.engines.transcribe(decoder, &opts)?))
+            let mut transcript = models.engines.transcribe(decoder, &opts)?;
+            crate::redact::redact(&mut transcript.turns, &redaction);
+            Ok(to_proto(transcript))
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?

@@ -200,6 +200,9 @@ pub trait Store: Send + Sync {
     /// The stored Analysis of a call, as JSON.
     fn analysis(&self, tenant: &str, call_id: &str) -> Result<Value, StoreError>;
 
+    /// A call's turns before PII redaction (JSON), if its playbook kept them.
+    fn original_turns(&self, tenant: &str, call_id: &str) -> Result<Value, StoreError>;
+
     fn rep_profile(&self, tenant: &str, rep_id: &str) -> Result<RepProfile, StoreError>;
 
     /// `month` is the first day of the month.

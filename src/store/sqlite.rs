@@ -157,6 +157,16 @@ CREATE TABLE webhook_failures (
     status TEXT NOT NULL
 );
 "#,
+    r#"
+-- The turns of a call before PII redaction, kept only when its playbook says so
+-- (redaction.keep_original), and read only with an API key that has the pii permission.
+CREATE TABLE original_transcripts (
+    tenant TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    turns TEXT NOT NULL,
+    PRIMARY KEY (tenant, call_id)
+);
+"#,
 ];
 
 pub struct SqliteStore {
@@ -528,6 +538,17 @@ impl Store for SqliteStore {
                 params![tenant, ts(now)],
             )?;
             let new_call = write_call(&tx, tenant, a, now)?;
+            match &a.original_turns {
+                Some(turns) => tx.execute(
+                    "INSERT OR REPLACE INTO original_transcripts (tenant, call_id, turns)
+                     VALUES (?1, ?2, ?3)",
+                    params![tenant, a.call_id, serde_json::to_string(turns)?],
+                )?,
+                None => tx.execute(
+                    "DELETE FROM original_transcripts WHERE tenant = ?1 AND call_id = ?2",
+                    params![tenant, a.call_id],
+                )?,
+            };
             let mut events = analysis_events(&tx, tenant, a, now)?;
             let mut assignments = Vec::new();
             let mut suspension = None;
@@ -682,6 +703,22 @@ impl Store for SqliteStore {
                 )
                 .optional()?;
             let text = text.ok_or_else(|| StoreError::NotFound(format!("call {call_id}")))?;
+            Ok(serde_json::from_str(&text)?)
+        })
+    }
+
+    fn original_turns(&self, tenant: &str, call_id: &str) -> Result<Value, StoreError> {
+        self.with(|conn| {
+            let text: Option<String> = conn
+                .query_row(
+                    "SELECT turns FROM original_transcripts WHERE tenant = ?1 AND call_id = ?2",
+                    params![tenant, call_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let text = text.ok_or_else(|| {
+                StoreError::NotFound(format!("an unredacted transcript of call {call_id}"))
+            })?;
             Ok(serde_json::from_str(&text)?)
         })
     }
