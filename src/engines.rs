@@ -12,7 +12,7 @@ use crate::pipeline::Engines;
 use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder};
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Which Whisper model to use: a shipped one by name, or a user's own GGML file.
 #[derive(Debug, Clone)]
@@ -94,99 +94,41 @@ impl Analyser {
     }
 }
 
-/// A few analysers, opened when first needed and reused: many calls share them, one at a time
-/// each. At most `limit` are open (each holds a sentence encoder of about 75 MB); a call that
-/// finds them all busy waits for one, which takes milliseconds per turn.
+/// The analyser every call shares, opened when first needed. Calls take turns with it: a turn
+/// holds it for milliseconds against seconds of transcription, and each more would cost 75 MB.
 pub struct AnalyserPool {
     dir: ModelDir,
-    limit: usize,
-    state: Mutex<Opened>,
-    returned: Condvar,
-}
-
-#[derive(Default)]
-struct Opened {
-    idle: Vec<Analyser>,
-    count: usize,
+    shared: Mutex<Option<Analyser>>,
 }
 
 impl AnalyserPool {
-    /// One analyser: a turn takes milliseconds against seconds of transcription, so calls
-    /// rarely wait for it, and each more costs 75 MB.
     pub fn new(dir: ModelDir) -> Self {
-        Self::with_limit(dir, 1)
-    }
-
-    pub fn with_limit(dir: ModelDir, limit: usize) -> Self {
         Self {
             dir,
-            limit: limit.max(1),
-            state: Mutex::default(),
-            returned: Condvar::new(),
+            shared: Mutex::new(None),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Opened> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Adds an analyser opened ahead of time.
+    /// Uses an analyser opened ahead of time.
     pub fn add(&self, analyser: Analyser) {
-        let mut state = self.lock();
-        state.count += 1;
-        state.idle.push(analyser);
-        self.returned.notify_one();
+        *self.lock() = Some(analyser);
     }
 
-    /// Runs `f` with an idle analyser, a new one while fewer than the limit are open, or else
-    /// the first one given back.
+    fn lock(&self) -> MutexGuard<'_, Option<Analyser>> {
+        // A panic in another call's `f` leaves the analyser as it was: still usable.
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` with the analyser, once no other call is using it.
     pub fn with<T, E: From<EmbedError>>(
         &self,
         f: impl FnOnce(&mut Analyser) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut state = self.lock();
-        let analyser = loop {
-            if let Some(a) = state.idle.pop() {
-                drop(state);
-                break a;
-            }
-            if state.count < self.limit {
-                state.count += 1;
-                drop(state);
-                match Analyser::new(&self.dir) {
-                    Ok(a) => break a,
-                    Err(e) => {
-                        self.lock().count -= 1;
-                        self.returned.notify_one();
-                        return Err(e.into());
-                    }
-                }
-            }
-            state = self
-                .returned
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        };
-        let mut lent = Lent {
-            pool: self,
-            analyser: Some(analyser),
-        };
-        f(lent.analyser.as_mut().expect("lent until dropped"))
-    }
-}
-
-/// An analyser out of the pool; it goes back even if its user panics.
-struct Lent<'p> {
-    pool: &'p AnalyserPool,
-    analyser: Option<Analyser>,
-}
-
-impl Drop for Lent<'_> {
-    fn drop(&mut self) {
-        if let Some(a) = self.analyser.take() {
-            self.pool.lock().idle.push(a);
-            self.pool.returned.notify_one();
+        let mut shared = self.lock();
+        if shared.is_none() {
+            *shared = Some(Analyser::new(&self.dir)?);
         }
+        f(shared.as_mut().expect("opened above"))
     }
 }
 
