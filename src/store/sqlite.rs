@@ -234,6 +234,21 @@ impl SqliteStore {
         })
     }
 
+    /// The JSON column that `sql` selects for one call (parameters: tenant, call id), if any.
+    fn call_json(
+        &self,
+        sql: &str,
+        tenant: &str,
+        call_id: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        self.with(|conn| {
+            let text: Option<String> = conn
+                .query_row(sql, params![tenant, call_id], |r| r.get(0))
+                .optional()?;
+            Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+        })
+    }
+
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
@@ -694,33 +709,21 @@ impl Store for SqliteStore {
     }
 
     fn analysis(&self, tenant: &str, call_id: &str) -> Result<Value, StoreError> {
-        self.with(|conn| {
-            let text: Option<String> = conn
-                .query_row(
-                    "SELECT analysis FROM analyses WHERE tenant = ?1 AND call_id = ?2",
-                    params![tenant, call_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let text = text.ok_or_else(|| StoreError::NotFound(format!("call {call_id}")))?;
-            Ok(serde_json::from_str(&text)?)
-        })
+        self.call_json(
+            "SELECT analysis FROM analyses WHERE tenant = ?1 AND call_id = ?2",
+            tenant,
+            call_id,
+        )?
+        .ok_or_else(|| StoreError::NotFound(format!("call {call_id}")))
     }
 
     fn original_turns(&self, tenant: &str, call_id: &str) -> Result<Value, StoreError> {
-        self.with(|conn| {
-            let text: Option<String> = conn
-                .query_row(
-                    "SELECT turns FROM original_transcripts WHERE tenant = ?1 AND call_id = ?2",
-                    params![tenant, call_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let text = text.ok_or_else(|| {
-                StoreError::NotFound(format!("an unredacted transcript of call {call_id}"))
-            })?;
-            Ok(serde_json::from_str(&text)?)
-        })
+        self.call_json(
+            "SELECT turns FROM original_transcripts WHERE tenant = ?1 AND call_id = ?2",
+            tenant,
+            call_id,
+        )?
+        .ok_or_else(|| StoreError::NotFound(format!("an unredacted transcript of call {call_id}")))
     }
 
     fn rep_profile(&self, tenant: &str, rep_id: &str) -> Result<RepProfile, StoreError> {
