@@ -205,20 +205,11 @@ pub fn run(
             roles: channel_roles(channels, &opts.channel_roles),
         }
     };
-    let mut vads = engines.vads(channels);
     let position = AtomicU64::new(0);
     let (out, windows) = mpsc::channel();
     std::thread::scope(|scope| -> Result<Finished, LiveError> {
-        let mut session = CallSession::new(
-            engines,
-            opts,
-            rate,
-            channels,
-            layout,
-            &mut vads,
-            Packing::Live,
-            out,
-        )?;
+        let mut session =
+            CallSession::new(engines, opts, rate, channels, layout, Packing::Live, out)?;
         let plan = session.plan().clone();
         let prosody = session.prosody();
         let rules = Rules::new(playbook, analysers)?;

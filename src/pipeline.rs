@@ -154,19 +154,13 @@ impl Engines {
         Self { whisper, vad }
     }
 
-    /// One VAD handle per track.
-    pub(crate) fn vads(&self, tracks: usize) -> Vec<Vad> {
-        vec![self.vad.clone(); tracks]
-    }
-
     /// Transcribes a whole call.
     pub fn transcribe(
         &self,
         decoder: StreamDecoder,
         opts: &CallOptions,
     ) -> Result<CallTranscript, PipelineError> {
-        let mut vads = self.vads(decoder.channels().max(1));
-        transcribe_call(self, decoder, opts, &mut vads)
+        transcribe_call(self, decoder, opts)
     }
 }
 
@@ -268,10 +262,10 @@ impl TrackPlan {
 /// A track's loudness and pitch frames, read by the collector while the session adds to them.
 pub type SharedProsody = Arc<Mutex<ProsodyTrack>>;
 
-struct Track<'v> {
+struct Track {
     channel: usize,
     resampler: StreamResampler,
-    vad: StreamVad<'v>,
+    vad: StreamVad,
     packer: WindowPacker,
     prosody: SharedProsody,
 }
@@ -340,7 +334,7 @@ impl Dispatcher<'_> {
 /// from the other end of its channel.
 pub struct CallSession<'a> {
     plan: TrackPlan,
-    tracks: Vec<Track<'a>>,
+    tracks: Vec<Track>,
     dispatch: Dispatcher<'a>,
     rate: u32,
     channels: usize,
@@ -360,15 +354,12 @@ pub struct SessionEnd {
 }
 
 impl<'a> CallSession<'a> {
-    /// `vads` needs one VAD per track of `layout`.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         engines: &'a Engines,
         opts: &'a CallOptions,
         rate: u32,
         channels: usize,
         layout: Layout,
-        vads: &'a mut [Vad],
         packing: Packing,
         out: Sender<WindowMsg>,
     ) -> Result<Self, PipelineError> {
@@ -387,11 +378,11 @@ impl<'a> CallSession<'a> {
             vad_params.max_segment_ms = vad_params.max_segment_ms.min(LIVE_WINDOW_MS);
         }
         let mut tracks = Vec::new();
-        for (&(channel, _), vad) in plan.tracks.iter().zip(vads.iter_mut()) {
+        for &(channel, _) in &plan.tracks {
             tracks.push(Track {
                 channel,
                 resampler: StreamResampler::new(rate)?,
-                vad: StreamVad::new(vad, vad_params.clone()),
+                vad: StreamVad::new(engines.vad.clone(), vad_params.clone()),
                 packer: WindowPacker::default(),
                 prosody: SharedProsody::default(),
             });
@@ -535,7 +526,6 @@ fn transcribe_call(
     engines: &Engines,
     mut decoder: StreamDecoder,
     opts: &CallOptions,
-    vads: &mut [Vad],
 ) -> Result<CallTranscript, PipelineError> {
     let rate = decoder.sample_rate();
     let n_channels = decoder.channels();
@@ -572,16 +562,8 @@ fn transcribe_call(
         }
     };
     let (out, windows) = mpsc::channel();
-    let mut session = CallSession::new(
-        engines,
-        opts,
-        rate,
-        n_channels,
-        layout,
-        vads,
-        Packing::Batch,
-        out,
-    )?;
+    let mut session =
+        CallSession::new(engines, opts, rate, n_channels, layout, Packing::Batch, out)?;
     for chunk in held.drain(..) {
         session.push(&chunk)?;
     }

@@ -7,7 +7,7 @@ use callqa::engines;
 
 #[test]
 fn speech_padded_with_a_second_of_silence_is_found_within_200_ms() {
-    let mut vad = engines::vad(&common::model_dir()).unwrap();
+    let vad = engines::vad(&common::model_dir()).unwrap();
     // The detected regions themselves, without the padding added for Whisper.
     let params = VadParams {
         speech_pad_ms: 0,
@@ -69,7 +69,7 @@ fn speech_padded_with_a_second_of_silence_is_found_within_200_ms() {
 
 #[test]
 fn pure_silence_and_noise_floor_have_no_speech() {
-    let mut vad = engines::vad(&common::model_dir()).unwrap();
+    let vad = engines::vad(&common::model_dir()).unwrap();
     let silence = vec![0.0f32; 16_000 * 3];
     assert!(
         vad.segments(&silence, &VadParams::default())
@@ -81,9 +81,9 @@ fn pure_silence_and_noise_floor_have_no_speech() {
 #[test]
 fn a_long_call_streams_through_vad_in_bounded_memory() {
     use callqa::audio::vad::StreamVad;
-    let mut vad = engines::vad(&common::model_dir()).unwrap();
+    let vad = engines::vad(&common::model_dir()).unwrap();
     let speech = common::speech("asr/zh/wenet/aishell-BAC009S0724W0121.wav");
-    let mut stream = StreamVad::new(&mut vad, VadParams::default());
+    let mut stream = StreamVad::new(vad, VadParams::default());
     // 10 minutes: a sentence every 30 s, fed in 100 ms chunks as a decoder would.
     let mut found = 0;
     let mut peak = 0;

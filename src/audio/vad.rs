@@ -173,11 +173,11 @@ impl Vad {
 
     /// Speech segments of a whole clip.
     pub fn segments(
-        &mut self,
+        &self,
         audio: &[f32],
         params: &VadParams,
     ) -> Result<Vec<SpeechSegment>, OnnxError> {
-        let mut stream = StreamVad::new(self, params.clone());
+        let mut stream = StreamVad::new(self.clone(), params.clone());
         let mut out: Vec<SpeechSegment> = stream
             .push(audio)?
             .iter()
@@ -190,8 +190,8 @@ impl Vad {
 
 /// VAD over a stream: feed 16 kHz samples, get speech chunks (with their audio and absolute
 /// offsets) as soon as each one closes. Only audio since the current speech began is held.
-pub struct StreamVad<'a> {
-    vad: &'a mut Vad,
+pub struct StreamVad {
+    vad: Vad,
     params: VadParams,
     hysteresis: Hysteresis,
     state: Array3<f32>,
@@ -207,8 +207,8 @@ pub struct StreamVad<'a> {
     emitted_until: u64,
 }
 
-impl<'a> StreamVad<'a> {
-    pub fn new(vad: &'a mut Vad, mut params: VadParams) -> Self {
+impl StreamVad {
+    pub fn new(vad: Vad, mut params: VadParams) -> Self {
         params.speech_pad_ms = params.speech_pad_ms.min(params.min_silence_ms / 2);
         Self {
             vad,
