@@ -178,26 +178,27 @@ pub fn find(texts: &[&str]) -> Vec<Found> {
     for (i, text) in texts.iter().enumerate() {
         // The talk is of phone numbers in this turn (up to a byte) or the two before it.
         let earlier = &texts[i.saturating_sub(2)..i];
-        let context = |upto: usize| {
-            earlier.iter().any(|t| has_phone_context(t)) || has_phone_context(&text[..upto])
-        };
+        let phones_earlier = earlier.iter().any(|t| has_phone_context(t));
+        let context = |upto: usize| phones_earlier || has_phone_context(&text[..upto]);
         for (k, run) in runs[i].iter().enumerate() {
             if k == 0 && joined_head[i] {
                 continue;
             }
             let last = k + 1 == runs[i].len();
+            let ctx = context(run.start);
+            let alone = classify(run, text, ctx);
             // A number cut by the end of a turn: try it with the start of the next one.
             if last
                 && run.at_end
                 && let Some(next) = runs.get(i + 1).and_then(|r| r.first())
                 && next.at_start
-                && classify(run, text, context(run.start)).is_none()
+                && alone.is_none()
             {
                 let both = Run {
                     digits: format!("{}{}", run.digits, next.digits),
                     ..run.clone()
                 };
-                if let Some(class) = classify(&both, text, context(run.start)) {
+                if let Some(class) = classify(&both, text, ctx) {
                     for (turn, r) in [(i, run), (i + 1, next)] {
                         out.push(Found {
                             class,
@@ -211,10 +212,9 @@ pub fn find(texts: &[&str]) -> Vec<Found> {
                     continue;
                 }
             }
-            let ctx = context(run.start);
             // One in ten digit strings passes Luhn by chance: two phone numbers read out one
             // after the other are two phones, not a card.
-            let pieces = match (classify(run, text, ctx), run.split(text, ctx)) {
+            let pieces = match (alone, run.split(text, ctx)) {
                 (None | Some(PiiClass::BankCard), Some(two))
                     if two.iter().all(|(c, _)| *c == PiiClass::Phone) =>
                 {
@@ -233,9 +233,8 @@ pub fn find(texts: &[&str]) -> Vec<Found> {
                 });
             }
         }
-        let email_context = |upto: usize| {
-            earlier.iter().any(|t| has_email_context(t)) || has_email_context(&text[..upto])
-        };
+        let emails_earlier = earlier.iter().any(|t| has_email_context(t));
+        let email_context = |upto: usize| emails_earlier || has_email_context(&text[..upto]);
         for (start, end, value) in emails(text, email_context) {
             out.push(Found {
                 class: PiiClass::Email,
