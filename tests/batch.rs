@@ -70,20 +70,24 @@ fn by_call(rows: &[Value]) -> BTreeMap<String, Value> {
         .collect()
 }
 
-fn analyze(dir: &Path, extra: &[&str]) -> Output {
+/// `analyze DIR --playbook examples/playbook.toml`, then `extra`.
+fn analyze_args<'a>(dir: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
-    let mut args = vec![
-        "analyze",
-        dir.to_str().unwrap(),
-        "--playbook",
-        example,
+    let mut args = vec!["analyze", dir.to_str().unwrap(), "--playbook", example];
+    args.extend(extra);
+    args
+}
+
+/// A batch run with metadata from the file names and a fixed call date.
+fn analyze(dir: &Path, extra: &[&str]) -> Output {
+    let mut named = vec![
         "--name-pattern",
         "{rep_id}_{call_id}",
         "--call-date",
         "2026-11-20",
     ];
-    args.extend(extra);
-    callqa(&args)
+    named.extend(extra);
+    callqa(&analyze_args(dir, &named))
 }
 
 #[test]
@@ -214,18 +218,9 @@ fn a_folder_is_scored_with_one_row_per_call_and_the_corrupt_file_reported() {
 fn a_killed_batch_resumes_without_redoing_finished_calls() {
     let dir = recordings("resume");
     let out = dir.join("results.jsonl");
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
+    let resume = analyze_args(&dir, &["--jobs", "1", "--out", out.to_str().unwrap()]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_callqa"))
-        .args([
-            "analyze",
-            dir.to_str().unwrap(),
-            "--playbook",
-            example,
-            "--jobs",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+        .args(&resume)
         .stderr(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -249,16 +244,7 @@ fn a_killed_batch_resumes_without_redoing_finished_calls() {
         .count();
     assert!(scored_before < 5, "the kill came too late to test anything");
 
-    let o = callqa(&[
-        "analyze",
-        dir.to_str().unwrap(),
-        "--playbook",
-        example,
-        "--jobs",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = callqa(&resume);
     let summary = String::from_utf8_lossy(&o.stdout);
     assert!(
         summary.contains(&format!("already scored      {scored_before} (skipped)")),
@@ -281,15 +267,10 @@ fn a_killed_batch_resumes_without_redoing_finished_calls() {
     assert_eq!((ids.len(), unique.len()), (5, 5), "{ids:?}");
 
     // --force scores everything again, afresh.
-    let o = callqa(&[
-        "analyze",
-        dir.to_str().unwrap(),
-        "--playbook",
-        example,
-        "--out",
-        out.to_str().unwrap(),
-        "--force",
-    ]);
+    let o = callqa(&analyze_args(
+        &dir,
+        &["--out", out.to_str().unwrap(), "--force"],
+    ));
     assert!(String::from_utf8_lossy(&o.stdout).contains("calls scored        5"));
     assert_eq!(lines(&out).len(), 6);
     std::fs::remove_dir_all(&dir).unwrap();
