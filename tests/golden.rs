@@ -1,0 +1,132 @@
+//! Golden Analyses: the JSON that `callqa` prints for three calls is compared, timings aside, with
+//! the files in `tests/golden/`. They were written by the code before the inspection path was
+//! unified (issue 15), so a refactoring that changes a judgement fails here.
+//!
+//! The calls: `examples/call.jsonl` through `playbook test`; pyannote's sample conversation split
+//! into a stereo WAV by its reference (as `bench stream` does); and a mono tadhack call.
+//! `CALLQA_BLESS=1 cargo test --test golden` writes the files anew, for a change that is meant.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn golden(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+}
+
+/// Runs callqa and returns its stdout as JSON.
+fn analysis(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_callqa"))
+        .args(args)
+        .env_remove("CALLQA_STORE")
+        .output()
+        .expect("run callqa");
+    assert!(
+        out.status.success(),
+        "callqa {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("an Analysis as JSON")
+}
+
+/// What depends on the machine's speed, not on the judgement.
+fn without_timings(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("timings");
+    }
+    v
+}
+
+fn check(name: &str, got: Value) {
+    let got = without_timings(got);
+    let path = golden(name);
+    if std::env::var_os("CALLQA_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
+        return;
+    }
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("golden file"))
+        .expect("golden JSON");
+    if got != without_timings(want.clone()) {
+        let dump = std::env::temp_dir().join(format!("callqa-golden-{name}"));
+        std::fs::write(&dump, serde_json::to_string_pretty(&got).unwrap()).unwrap();
+        panic!(
+            "{name}: the Analysis differs from {} (this run's is in {})",
+            path.display(),
+            dump.display()
+        );
+    }
+}
+
+fn playbook() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/playbook.toml")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn the_text_transcript_analysis_is_unchanged() {
+    common::model_dir();
+    let transcript = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/call.jsonl");
+    let got = analysis(&[
+        "playbook",
+        "test",
+        "--playbook",
+        &playbook(),
+        "--transcript",
+        transcript.to_str().unwrap(),
+        "--call-date",
+        "2026-11-26",
+        "--rep-id",
+        "rep-7",
+        "--customer-id",
+        "cust-1",
+    ]);
+    check("call_jsonl.json", got);
+}
+
+#[test]
+fn the_stereo_recording_analysis_is_unchanged() {
+    common::model_dir();
+    let channels = callqa::bench::stream::conversation(&common::eval_dir()).unwrap();
+    let dir = std::env::temp_dir().join(format!("callqa-golden-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wav = dir.join("stereo.wav");
+    std::fs::write(&wav, common::wav_pcm16(&channels, 16_000)).unwrap();
+    let got = analysis(&[
+        "analyze",
+        wav.to_str().unwrap(),
+        "--playbook",
+        &playbook(),
+        "--call-id",
+        "golden-stereo",
+        "--call-date",
+        "2026-11-26",
+        "--rep-id",
+        "rep-7",
+    ]);
+    check("stereo_pyannote.json", got);
+}
+
+#[test]
+fn the_mono_recording_analysis_is_unchanged() {
+    common::model_dir();
+    let mp3 = common::eval_dir()
+        .join("transcripts/en_vcon_tadhack_synthetic/13c605bf-907a-44b9-ab28-60bfd0625df3.mp3");
+    let got = analysis(&[
+        "analyze",
+        mp3.to_str().unwrap(),
+        "--playbook",
+        &playbook(),
+        "--call-id",
+        "golden-mono",
+        "--call-date",
+        "2026-11-26",
+        "--rep-id",
+        "rep-7",
+    ]);
+    check("mono_tadhack.json", got);
+}
