@@ -9,13 +9,19 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_NEEDS      := cmake:cmake g++:g++ python3:python3 pip3:python3-pip
 APT_TEST_NEEDS := chromium:chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei
 
-.PHONY: run test bench setup apt-deps apt-test-deps client-venv build models lint fmt clean-models
+.PHONY: run test test-fast test-models bench setup apt-deps apt-test-deps client-venv build models lint fmt clean-models
 
 run: models
 	$(BIN) serve --metrics-addr $${CALLQA_METRICS_ADDR:-127.0.0.1:9464}
 
-test: models apt-test-deps client-venv lint
-	$(CARGO) test --release --locked
+# The tests that need no model run first (seconds); the ones on the real models follow.
+test: lint test-fast test-models
+
+test-fast: apt-deps
+	$(CARGO) test --release --locked --lib --bins --test layout
+
+test-models: models apt-test-deps client-venv
+	$(CARGO) test --release --locked --test '*'
 
 # Every benchmark figure in one run (issue 8): batch against faster-whisper, throughput, and
 # streaming latency and memory. Sets the faster-whisper peer up first.
@@ -58,6 +64,6 @@ build: apt-deps
 models: build
 	$(BIN) models install
 
-lint:
+lint: apt-deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings

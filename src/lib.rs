@@ -1,28 +1,53 @@
 //! callqa: self-hosted AI call-quality inspection for sales calls.
 //!
-//! Data flow: `audio` (decode, channels, resample, VAD) → `asr` (windows, Whisper pool, guards),
-//! orchestrated by `pipeline` (or `live` for streams) → `redact` (PII) → `analysis` (with `text`
-//! embeddings) → `store`, `delivery` (webhooks) and `server` (gRPC).
-//! `models` installs and checks every model file.
+//! The modules follow the data flow, and each imports only the ones before it:
+//! `audio` (decode, channels, resample, VAD) → `asr` (Whisper windows and pool) → `transcript`
+//! (turns: who said what, when) → `redact` (PII) → `text` (embeddings, matching) → `analysis`
+//! (the playbook's judgements and the scorecard) → `coaching` (what a rep is assigned, the
+//! circuit breaker) → `store` → `delivery` (webhooks) → `report` (HTML) → `service` (the one
+//! inspection path every entry point uses) → `api` (callqa.v1 conversions and client) →
+//! `batch` (folders of recordings) and `server` (gRPC). `models` and `onnx` install and open the
+//! model files; `metrics` counts; `eval` and `bench` measure.
 
-pub mod analysis;
-pub mod asr;
-pub mod audio;
-pub mod batch;
-pub mod bench;
-pub mod coaching;
-pub mod delivery;
-pub mod engines;
-pub mod eval;
-pub mod live;
-pub mod metrics;
+// Model files and the runtime that opens them.
 pub mod models;
 pub mod onnx;
-pub mod pipeline;
+
+// Along the data flow, each module importing only those above it (one per group, so that
+// rustfmt keeps their order).
+pub mod audio;
+
+pub mod asr;
+
+pub mod transcript;
+
 pub mod redact;
-pub mod server;
-pub mod store;
+
 pub mod text;
+
+pub mod analysis;
+
+pub mod metrics;
+
+pub mod coaching;
+
+pub mod store;
+
+pub mod delivery;
+
+pub mod report;
+
+pub mod service;
+
+pub mod api;
+
+// The two doors: folders of recordings, and the gRPC service.
+pub mod batch;
+pub mod server;
+
+// Measurement: accuracy against reference data, speed against a peer.
+pub mod bench;
+pub mod eval;
 
 /// The generated `callqa.v1` API.
 pub mod proto {

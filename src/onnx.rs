@@ -18,12 +18,11 @@ pub enum OnnxError {
 
 static ENVIRONMENT: OnceLock<Result<Environment, OnnxError>> = OnceLock::new();
 
-/// Loads the ONNX Runtime library once per process. `CALLQA_ONNXRUNTIME_LIB` overrides the path.
-pub fn environment(default_lib: &Path) -> Result<&'static Environment, OnnxError> {
+/// Loads the ONNX Runtime library once per process: the first path given is the one loaded.
+pub fn environment(lib: &Path) -> Result<&'static Environment, OnnxError> {
     ENVIRONMENT
         .get_or_init(|| {
-            let path = std::env::var_os("CALLQA_ONNXRUNTIME_LIB")
-                .map_or_else(|| default_lib.to_owned(), PathBuf::from);
+            let path = lib.to_owned();
             let fail = |detail: String| OnnxError::Library {
                 path: path.clone(),
                 detail,

@@ -253,8 +253,8 @@ fn key_questions_match_paraphrases_and_across_languages() {
     use callqa::analysis::playbook::Playbook;
     use callqa::analysis::questions::{MatchKind, QuestionMatcher};
     use callqa::audio::channels::Role;
-    use callqa::pipeline::Turn;
-    let mut embedder = callqa::engines::embedder(&common::model_dir()).unwrap();
+    use callqa::transcript::Turn;
+    let mut embedder = callqa::service::engines::embedder(&common::model_dir()).unwrap();
     // Phrasings in Chinese only; the call answers in other words and in English.
     let playbook = Playbook::parse(
         "name = \"t\"\n[[key_questions]]\nid = \"phone\"\nasked_by = \"customer\"\nphrasings = [\"电话号码是多少？\"]\n\
@@ -332,7 +332,7 @@ fn key_question_detection_holds_its_measured_precision_and_recall() {
     let path = common::eval_dir().join("transcripts/zh_crosswoz/test.json.zip");
     let mut dialogues = crosswoz::read(&path).unwrap();
     dialogues.truncate(100);
-    let mut embedder = callqa::engines::embedder(&common::model_dir()).unwrap();
+    let mut embedder = callqa::service::engines::embedder(&common::model_dir()).unwrap();
     let scores = crosswoz::score_questions(&dialogues, &mut embedder).unwrap();
     let prf = crosswoz::questions_at(&scores, callqa::analysis::questions::DEFAULT_THRESHOLD);
     println!(
@@ -473,6 +473,7 @@ fn the_example_call_gets_a_full_analysis_with_evidence() {
         "2026-11-26",
     ]);
     assert_matches_proto(&v, "Analysis");
+    // No --call-id: `playbook test` names a call by its transcript's file name.
     assert_eq!(v["call_id"], "call");
     // 小手易 is 销售易 heard by ASR; the agent compared in the next turn.
     let mention = &v["competitor_mentions"][0];
@@ -563,10 +564,10 @@ fn the_example_call_gets_a_full_analysis_with_evidence() {
 fn a_late_bare_acknowledgement_reads_as_perfunctory_beyond_its_words() {
     use callqa::analysis::emotion::{Cue, analyse};
     use callqa::analysis::playbook::EmotionRules;
-    use callqa::pipeline::Turn;
+    use callqa::transcript::Turn;
     let dir = common::model_dir();
-    let mut embedder = callqa::engines::embedder(&dir).unwrap();
-    let mut head = callqa::engines::emotion_head(&dir).unwrap();
+    let mut embedder = callqa::service::engines::embedder(&dir).unwrap();
+    let mut head = callqa::service::engines::emotion_head(&dir).unwrap();
     let turn = |role: &str, start: u64, end: u64, text: &str| -> Turn {
         serde_json::from_value(
             serde_json::json!({"role": role, "start_ms": start, "end_ms": end, "text": text}),
@@ -643,7 +644,7 @@ fn summary_needs_hold_their_measured_recall() {
     // The same measurement as `callqa eval needs` (held-out half), on 100 CrossWOZ dialogues.
     let path = common::eval_dir().join("transcripts/zh_crosswoz/test.json.zip");
     let dialogues = crosswoz::read(&path).unwrap();
-    let mut embedder = callqa::engines::embedder(&common::model_dir()).unwrap();
+    let mut embedder = callqa::service::engines::embedder(&common::model_dir()).unwrap();
     let prf = crosswoz::evaluate_summary_needs(&dialogues[250..350], true, &mut embedder).unwrap();
     println!("{prf}");
     assert!(prf.true_positives > 100);

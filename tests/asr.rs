@@ -5,9 +5,9 @@ mod common;
 use callqa::asr::Language;
 use callqa::asr::pool::PoolConfig;
 use callqa::audio::StreamDecoder;
-use callqa::engines::{self, WhisperChoice};
 use callqa::eval::{ErrorCount, char_errors, word_errors};
-use callqa::pipeline::{CallOptions, CallTranscript, Engines};
+use callqa::service::engines::{self, WhisperChoice};
+use callqa::transcript::{CallOptions, CallTranscript, Engines};
 
 fn transcribe(engines: &Engines, path: &std::path::Path, language: Language) -> CallTranscript {
     let decoder = StreamDecoder::from_file(path).unwrap();
@@ -87,7 +87,7 @@ fn mandarin_with_base_has_cer_at_most_35_percent_in_simplified() {
 #[test]
 fn tiny_en_transcribes_english_and_refuses_mandarin() {
     let dir = common::model_dir();
-    let engines = engines::pipeline(
+    let engines = engines::transcription(
         &dir,
         &WhisperChoice::parse("tiny.en"),
         &PoolConfig::for_cores(common::threads()),

@@ -87,8 +87,8 @@ async fn calls_are_analysed_stored_and_watched_per_tenant() {
     assert!(a.turns[0].prosody.is_some());
     assert!(a.playbook_revision.starts_with("sha256:"));
     // The message converts back to the crate's Analysis without loss (`analyze --server`).
-    let back = callqa::server::convert::analysis_from(a.clone()).unwrap();
-    assert_eq!(callqa::server::convert::analysis(back), a);
+    let back = callqa::api::convert::analysis_from(a.clone()).unwrap();
+    assert_eq!(callqa::api::convert::analysis(back), a);
     assert_eq!(a.scorecard.as_ref().unwrap().dimensions.len(), 6);
     assert_eq!(a.content_hash.as_ref().map(String::len), Some(64));
     let timings = a.timings.unwrap();

@@ -109,7 +109,7 @@ fn transcribe_prints_json_turns_in_simplified_chinese() {
 #[test]
 fn a_users_own_ggml_file_can_be_named_by_path() {
     let dir = common::model_dir();
-    let ggml = dir.0.join("ggml-tiny.en.bin");
+    let ggml = dir.path.join("ggml-tiny.en.bin");
     let file = common::eval_dir().join("asr/en/whisper/jfk.flac");
     let out = Command::new(env!("CARGO_BIN_EXE_callqa"))
         .args(["transcribe", file.to_str().unwrap()])
@@ -174,7 +174,7 @@ fn install_is_idempotent_and_repairs_a_damaged_file() {
     let installed = common::model_dir();
     // A private model dir holding links to the installed files, so the real one is never touched.
     let dir = scratch("repair");
-    for entry in std::fs::read_dir(&installed.0).unwrap() {
+    for entry in std::fs::read_dir(&installed.path).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap();
         if path.is_file() && name != "silero_vad.onnx" {
@@ -185,7 +185,7 @@ fn install_is_idempotent_and_repairs_a_damaged_file() {
         }
     }
     // An interrupted download: half of the VAD model, plus a stray partial file.
-    let vad = std::fs::read(installed.0.join("silero_vad.onnx")).unwrap();
+    let vad = std::fs::read(installed.path.join("silero_vad.onnx")).unwrap();
     std::fs::write(dir.join("silero_vad.onnx"), &vad[..vad.len() / 2]).unwrap();
     std::fs::write(dir.join("silero_vad.partial"), b"junk").unwrap();
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use callqa::engines;
+use callqa::service::engines;
 use callqa::text::embed::{DIM, cosine};
 
 #[test]

@@ -6,10 +6,10 @@ mod common;
 #[test]
 fn the_head_classifies_held_out_real_sentences() {
     let dir = common::model_dir();
-    let mut embedder = callqa::engines::embedder(&dir).unwrap();
-    let mut head = callqa::engines::emotion_head(&dir).unwrap();
+    let mut embedder = callqa::service::engines::embedder(&dir).unwrap();
+    let mut head = callqa::service::engines::emotion_head(&dir).unwrap();
     let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/emotion");
-    let eval = callqa::analysis::train::evaluation_data(&data).unwrap();
+    let eval = callqa::eval::train::evaluation_data(&data).unwrap();
     let rows: Vec<_> = eval
         .iter()
         .filter(|(s, _, _)| *s == "smp2020_ewect")
@@ -77,8 +77,8 @@ fn training_reproduces_the_committed_head() {
 #[test]
 fn perfunctory_replies_are_found_as_measured() {
     let dir = common::model_dir();
-    let mut embedder = callqa::engines::embedder(&dir).unwrap();
-    let mut head = callqa::engines::emotion_head(&dir).unwrap();
+    let mut embedder = callqa::service::engines::embedder(&dir).unwrap();
+    let mut head = callqa::service::engines::emotion_head(&dir).unwrap();
     let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/emotion");
     let e = callqa::eval::evaluate_perfunctory(&data, &mut embedder, &mut head).unwrap();
     println!("{e:?}");
@@ -116,7 +116,7 @@ fn a_raised_voice_is_heard_against_the_speakers_own_baseline() {
     }
     let wav = common::wav_pcm16(&[left, right], 16_000);
     let decoder = callqa::audio::StreamDecoder::from_bytes(wav).unwrap();
-    let opts = callqa::pipeline::CallOptions {
+    let opts = callqa::transcript::CallOptions {
         language: callqa::asr::Language::Zh,
         ..Default::default()
     };
@@ -135,8 +135,8 @@ fn a_raised_voice_is_heard_against_the_speakers_own_baseline() {
     );
 
     let dir = common::model_dir();
-    let mut embedder = callqa::engines::embedder(&dir).unwrap();
-    let mut head = callqa::engines::emotion_head(&dir).unwrap();
+    let mut embedder = callqa::service::engines::embedder(&dir).unwrap();
+    let mut head = callqa::service::engines::emotion_head(&dir).unwrap();
     let rules = callqa::analysis::playbook::EmotionRules::default();
     let report = analyse(&call.turns, &rules, &mut head, &mut embedder).unwrap();
     let cues = |i: usize| &report.turns[i].cues;

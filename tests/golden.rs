@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn golden(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 /// Runs callqa and returns its stdout as JSON.
@@ -78,6 +80,8 @@ fn the_text_transcript_analysis_is_unchanged() {
         &playbook(),
         "--transcript",
         transcript.to_str().unwrap(),
+        "--call-id",
+        "call",
         "--call-date",
         "2026-11-26",
         "--rep-id",

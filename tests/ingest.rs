@@ -7,7 +7,7 @@ use callqa::asr::Language;
 use callqa::audio::StreamDecoder;
 use callqa::audio::channels::{Layout, Role};
 use callqa::eval::char_errors;
-use callqa::pipeline::{CallOptions, CallTranscript, Engines, RoleSource};
+use callqa::transcript::{CallOptions, CallTranscript, Engines, RoleSource};
 
 fn run(engines: &Engines, bytes: Vec<u8>, opts: &CallOptions) -> CallTranscript {
     engines

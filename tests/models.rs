@@ -7,7 +7,7 @@ use callqa::models::whisper_ggml::read_ggml_layout;
 #[test]
 fn converted_whisper_base_has_the_expected_header_and_tensor_table() {
     let dir = common::model_dir();
-    let bytes = std::fs::read(dir.0.join("ggml-base.bin")).unwrap();
+    let bytes = std::fs::read(dir.path.join("ggml-base.bin")).unwrap();
     assert_eq!(bytes.len(), 147_951_465);
     let (hp, n_tokens, tensors) = read_ggml_layout(&bytes).unwrap();
     assert_eq!(
@@ -43,7 +43,7 @@ fn converted_whisper_base_has_the_expected_header_and_tensor_table() {
 #[test]
 fn converted_tiny_en_is_english_only() {
     let dir = common::model_dir();
-    let bytes = std::fs::read(dir.0.join("ggml-tiny.en.bin")).unwrap();
+    let bytes = std::fs::read(dir.path.join("ggml-tiny.en.bin")).unwrap();
     let (hp, n_tokens, tensors) = read_ggml_layout(&bytes).unwrap();
     assert_eq!(
         (

@@ -278,7 +278,7 @@ fn crosswoz_numbers_that_are_not_pii_stay() {
 /// Check digits decide: an ID number or a card read out with a wrong last digit is not one.
 #[test]
 fn id_cards_and_bank_cards_are_checked() {
-    use callqa::analysis::playbook::PiiClass;
+    use callqa::redact::PiiClass;
     let class = |t: &str| callqa::redact::find(&[t]).first().map(|f| f.class);
     assert_eq!(
         class("我的身份证号是11010519491231002X。"),
@@ -305,30 +305,27 @@ fn id_cards_and_bank_cards_are_checked() {
 #[test]
 fn the_redacted_audio_hides_what_the_text_hides() {
     use callqa::audio::mask::AudioMask;
-    let engines = common::engines();
-    let analysers = callqa::engines::AnalyserPool::new(common::model_dir());
+    let inspector = common::inspector();
     let playbook = callqa::analysis::playbook::Playbook::parse(PLAYBOOK, "yacht.toml").unwrap();
     let file = common::eval_dir()
         .join("transcripts/en_vcon_tadhack_synthetic/09e8fdbd-14d9-4cf9-a702-2893b7d2edd3.mp3");
-    let meta = callqa::batch::inputs::CallMeta {
+    let meta = callqa::service::CallMeta {
         call_id: Some("pii-audio".into()),
         ..Default::default()
     };
-    let language = callqa::asr::Language::En;
-    let analysis = callqa::batch::analyse_file(
-        &engines,
-        &analysers,
-        &playbook,
-        language,
-        &file,
-        &meta,
-        "h".into(),
-    )
-    .unwrap();
+    let opts = callqa::transcript::CallOptions {
+        language: callqa::asr::Language::En,
+        ..Default::default()
+    };
+    let recording = callqa::service::Recording::read(&file).unwrap();
+    let permit = inspector.permit().unwrap();
+    let analysis = inspector
+        .recording(&permit, &playbook, recording, meta, &opts)
+        .unwrap();
     let phone = analysis
         .redactions
         .iter()
-        .find(|r| r.class == callqa::analysis::playbook::PiiClass::Phone)
+        .find(|r| r.class == callqa::redact::PiiClass::Phone)
         .expect("the phone number is redacted")
         .clone();
     let dir = std::env::temp_dir().join(format!("callqa-redacted-audio-{}", std::process::id()));
@@ -370,11 +367,9 @@ fn the_redacted_audio_hides_what_the_text_hides() {
         tone.sqrt()
     );
 
-    let opts = callqa::pipeline::CallOptions {
-        language,
-        ..Default::default()
-    };
-    let heard = engines
+    let heard = inspector
+        .engines()
+        .unwrap()
         .transcribe(
             callqa::audio::StreamDecoder::from_file(&out).unwrap(),
             &opts,

@@ -3,9 +3,9 @@
 mod common;
 
 use callqa::asr::pool::PoolConfig;
-use callqa::engines::{self, WhisperChoice};
 use callqa::proto::transcription_client::TranscriptionClient;
 use callqa::proto::{Language, Role, TranscribeRequest};
+use callqa::service::engines::WhisperChoice;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -17,26 +17,19 @@ async fn health_turns_serving_after_loading_and_transcribe_works() {
         .unwrap();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let load = move |loaded: callqa::server::Loaded| {
+    let load: callqa::server::Load = Box::new(move || {
         release_rx.recv().ok(); // hold loading until the test has seen NOT_SERVING
-        let engines = engines::pipeline(
+        callqa::service::Models::load(
             &dir,
             &WhisperChoice::parse("base"),
             &PoolConfig::for_cores(2),
-        )?;
-        loaded.set(callqa::server::Models {
-            engines,
-            analysers: engines::AnalyserPool::new(dir),
-        });
-        Ok(())
-    };
+        )
+    });
     let server = tokio::spawn(callqa::server::serve(
         listener,
         common::server_config(1, None),
         load,
-        async {
-            stop_rx.await.ok();
-        },
+        common::stopped_by(stop_rx),
     ));
 
     let url = format!("http://{addr}");
@@ -215,9 +208,14 @@ async fn tls_is_served_when_a_certificate_is_given() {
         .await
         .unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(callqa::server::serve(listener, config, |_| Ok(()), async {
-        stop_rx.await.ok();
-    }));
+    let never: callqa::server::Load =
+        Box::new(|| Err(callqa::onnx::OnnxError::Run("not loaded in this test".into()).into()));
+    let server = tokio::spawn(callqa::server::serve(
+        listener,
+        config,
+        never,
+        common::stopped_by(stop_rx),
+    ));
     let tls = tonic::transport::ClientTlsConfig::new()
         .ca_certificate(tonic::transport::Certificate::from_pem(&cert_pem))
         .domain_name("localhost");

@@ -5,8 +5,8 @@ mod common;
 
 use callqa::analysis::playbook::Playbook;
 use callqa::analysis::{Analysis, CallInfo, analyse};
-use callqa::pipeline::Turn;
-use callqa::store::{SqliteStore, Store, StoreError};
+use callqa::store::{EventKind, SqliteStore, Store, StoreError};
+use callqa::transcript::Turn;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 fn playbook() -> Playbook {
@@ -50,8 +50,8 @@ impl Analyser {
     fn new() -> Self {
         let dir = common::model_dir();
         Self {
-            embedder: callqa::engines::embedder(&dir).unwrap(),
-            head: callqa::engines::emotion_head(&dir).unwrap(),
+            embedder: callqa::service::engines::embedder(&dir).unwrap(),
+            head: callqa::service::engines::emotion_head(&dir).unwrap(),
             playbook: playbook(),
         }
     }
@@ -95,7 +95,7 @@ fn kinds(store: &SqliteStore, tenant: &str) -> Vec<String> {
         .events_after(tenant, 0, 1_000)
         .unwrap()
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind.to_string())
         .collect()
 }
 
@@ -137,7 +137,11 @@ fn the_circuit_breaker_fires_on_the_second_consecutive_failure_and_expiry_reinst
     let s = r.suspension.expect("suspended on c5");
     assert_eq!(s.calls, vec!["c3", "c5"]);
     assert_eq!(s.ends_at, at(4 + 72));
-    let event = r.events.iter().find(|e| e.kind == "rep.suspended").unwrap();
+    let event = r
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::RepSuspended)
+        .unwrap();
     assert_eq!(event.payload["rep_id"], "rep-1");
     assert_eq!(event.payload["calls"], serde_json::json!(["c3", "c5"]));
     assert!(
@@ -164,7 +168,7 @@ fn the_circuit_breaker_fires_on_the_second_consecutive_failure_and_expiry_reinst
     assert!(store.expire_suspensions(at(75)).unwrap().is_empty());
     let reinstated = store.expire_suspensions(at(77)).unwrap();
     assert_eq!(reinstated.len(), 1);
-    assert_eq!(reinstated[0].kind, "rep.reinstated");
+    assert_eq!(reinstated[0].kind, EventKind::RepReinstated);
     assert_eq!(reinstated[0].payload["how"], "expired");
     assert!(store.expire_suspensions(at(78)).unwrap().is_empty());
     assert!(
@@ -251,7 +255,7 @@ fn re_analysis_replaces_and_assignments_are_not_duplicated() {
     let events = store.events_after("t1", 0, 100).unwrap();
     let completed: Vec<_> = events
         .iter()
-        .filter(|e| e.kind == "analysis.completed")
+        .filter(|e| e.kind == EventKind::AnalysisCompleted)
         .collect();
     assert_eq!(completed.len(), 3);
     assert!(

@@ -3,7 +3,7 @@
 mod common;
 
 use callqa::audio::vad::VadParams;
-use callqa::engines;
+use callqa::service::engines;
 
 #[test]
 fn speech_padded_with_a_second_of_silence_is_found_within_200_ms() {

@@ -35,13 +35,13 @@ async fn wait_for(got: &Received, n: usize, secs: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_is_down_then_up_gets_every_event_signed() {
     let dir = common::model_dir();
-    let mut analyser = callqa::engines::Analyser::new(&dir).unwrap();
+    let mut analyser = callqa::service::engines::Analyser::new(&dir).unwrap();
     let playbook = callqa::analysis::playbook::Playbook::load(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/playbook.toml"
     )))
     .unwrap();
-    let turns: Vec<callqa::pipeline::Turn> =
+    let turns: Vec<callqa::transcript::Turn> =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/call.jsonl"))
             .unwrap()
             .lines()

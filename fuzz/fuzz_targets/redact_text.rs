@@ -3,8 +3,8 @@
 //! with its words in order; the live path holds up too.
 #![no_main]
 
-use callqa::analysis::playbook::{PiiClass, Redaction, RedactionMode};
-use callqa::pipeline::Turn;
+use callqa::redact::{PiiClass, Redaction, RedactionMode};
+use callqa::transcript::Turn;
 use libfuzzer_sys::fuzz_target;
 
 fn turn(i: usize, text: &str) -> Turn {

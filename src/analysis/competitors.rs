@@ -5,8 +5,8 @@
 use super::playbook::{Playbook, StrategyPack};
 use crate::asr::guards::{is_cjk, squash};
 use crate::audio::channels::Role;
-use crate::eval::edit_distance;
-use crate::pipeline::Turn;
+use crate::text::edit_distance;
+use crate::transcript::Turn;
 use pinyin::ToPinyin;
 use serde::{Deserialize, Serialize};
 
@@ -368,7 +368,7 @@ fn agent_response(turns: &[Turn], at: usize, names: &[String]) -> (AgentResponse
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::RoleSource;
+    use crate::transcript::RoleSource;
 
     fn turn(role: Role, start: u64, text: &str) -> Turn {
         Turn {

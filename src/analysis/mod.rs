@@ -9,11 +9,10 @@ pub mod questions;
 pub mod scorecard;
 pub mod summary;
 pub mod talk;
-pub mod train;
 
-use crate::pipeline::Turn;
 use crate::redact::{self, RedactedSpan};
 use crate::text::embed::{EmbedError, Embedder};
+use crate::transcript::Turn;
 use chrono::NaiveDate;
 use playbook::Playbook;
 use serde::{Deserialize, Serialize};
@@ -34,24 +33,6 @@ pub struct CallInfo {
     pub content_hash: Option<String>,
     /// How long transcription took, when the turns came from audio.
     pub transcription_ms: Option<u64>,
-}
-
-impl CallInfo {
-    /// What a transcript tells about its call; the caller adds the ids and the date.
-    pub fn of_transcript(
-        call_id: String,
-        transcript: &crate::pipeline::CallTranscript,
-        transcription_ms: u64,
-    ) -> Self {
-        Self {
-            call_id,
-            language: transcript.language.clone(),
-            duration_ms: transcript.duration_ms,
-            note: transcript.empty_note(),
-            transcription_ms: Some(transcription_ms),
-            ..Self::default()
-        }
-    }
 }
 
 /// The whole judgement of one call. Turn indices in every section point into `turns`.

@@ -5,9 +5,8 @@
 //! `competitors[2].name: must not be empty`. The revision is a hash of the file's content, recorded
 //! with every analysis so that old scores stay interpretable.
 
-use crate::asr::Language;
 use crate::audio::channels::Role;
-use crate::pipeline::CallOptions;
+use crate::redact::Redaction;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -24,8 +23,7 @@ pub enum Speaker {
 impl Speaker {
     /// Whether a turn by `role` can satisfy a rule for this speaker. A turn of unknown role
     /// (a mono recording) is given the benefit of the doubt; only the other side is excluded.
-    pub fn covers(self, role: crate::audio::channels::Role) -> bool {
-        use crate::audio::channels::Role;
+    pub fn covers(self, role: Role) -> bool {
         match self {
             Speaker::Any => true,
             Speaker::Agent => role != Role::Customer,
@@ -227,40 +225,6 @@ impl Default for CircuitBreaker {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PiiClass {
-    Phone,
-    IdCard,
-    BankCard,
-    Email,
-    /// A name the speaker gives as theirs ("my name is …", "我叫…").
-    Name,
-}
-
-/// How redacted PII is written: `[PHONE]`, `138****5678`, or not at all.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RedactionMode {
-    #[default]
-    Mask,
-    Partial,
-    None,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Redaction {
-    #[serde(default)]
-    pub classes: Vec<PiiClass>,
-    #[serde(default)]
-    pub mode: RedactionMode,
-    /// Keep the unredacted turns too, in the store only, readable only with an API key that
-    /// has the `pii` permission.
-    #[serde(default)]
-    pub keep_original: bool,
-}
-
 fn agent() -> Speaker {
     Speaker::Agent
 }
@@ -297,17 +261,6 @@ impl Playbook {
             .flat_map(|c| std::iter::once(&c.name).chain(&c.aliases))
             .cloned()
             .collect()
-    }
-
-    /// How to transcribe a call scored by this playbook: its competitor names and aliases
-    /// prime Whisper to spell them right.
-    pub fn call_options(&self, language: Language, channel_roles: Vec<Role>) -> CallOptions {
-        CallOptions {
-            language,
-            channel_roles,
-            hotwords: self.hotwords(),
-            ..CallOptions::default()
-        }
     }
 }
 

@@ -5,8 +5,8 @@
 use super::playbook::{KeyQuestion, Playbook};
 use crate::asr::guards::is_cjk;
 use crate::audio::channels::Role;
-use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder, cosine};
+use crate::transcript::Turn;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 

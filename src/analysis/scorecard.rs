@@ -10,7 +10,7 @@ use super::Analysis;
 use super::competitors::AgentResponse;
 use super::playbook::{Dimension, Playbook};
 use crate::audio::channels::Role;
-use crate::pipeline::Turn;
+use crate::transcript::Turn;
 use serde::{Deserialize, Serialize};
 
 /// The agent's share of talk time that counts as balanced (top reps talk 40–60 %).

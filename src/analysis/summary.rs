@@ -5,8 +5,8 @@
 
 use super::questions::sentences;
 use crate::audio::channels::Role;
-use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder, cosine};
+use crate::transcript::Turn;
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 

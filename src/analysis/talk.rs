@@ -3,7 +3,7 @@
 
 use crate::asr::guards::is_cjk;
 use crate::audio::channels::Role;
-use crate::pipeline::Turn;
+use crate::transcript::Turn;
 use serde::{Deserialize, Serialize};
 
 /// Silence shorter than this between turns is ordinary turn-taking, not dead air.
@@ -170,7 +170,7 @@ pub fn talk_metrics(turns: &[Turn], call_ms: u64) -> TalkMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::RoleSource;
+    use crate::transcript::RoleSource;
 
     fn turn(role: Role, start: u64, end: u64, text: &str) -> Turn {
         Turn {

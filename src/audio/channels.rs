@@ -13,6 +13,17 @@ pub enum Role {
     Unknown,
 }
 
+impl Role {
+    /// The name in the JSON: `AGENT`, `CUSTOMER`, `UNKNOWN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "AGENT",
+            Role::Customer => "CUSTOMER",
+            Role::Unknown => "UNKNOWN",
+        }
+    }
+}
+
 /// How the recording's channels map to speakers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

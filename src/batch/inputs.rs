@@ -1,10 +1,27 @@
 //! What a batch works on: the recordings named by files, folders (recursively) and globs, and
 //! each one's call metadata, from a sidecar file, the file name, or defaults.
 
-use chrono::NaiveDate;
+use crate::service::CallMeta;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{arg}: {source}")]
+    Walk { arg: String, source: std::io::Error },
+    #[error("{arg}: {detail}")]
+    Glob { arg: String, detail: String },
+    #[error("{0}: no such file, folder or matching recording")]
+    NotFound(String),
+    #[error("{path}: {detail}")]
+    Sidecar { path: PathBuf, detail: String },
+    #[error("name pattern {pattern:?}: {detail}")]
+    Pattern { pattern: String, detail: String },
+    #[error("the file name {0:?} does not match the name pattern")]
+    NameMismatch(String),
+}
 
 /// File extensions taken from folders (a file named explicitly is always taken).
 const AUDIO_EXTENSIONS: &[&str] = &[
@@ -12,27 +29,35 @@ const AUDIO_EXTENSIONS: &[&str] = &[
 ];
 
 /// Every recording the arguments name, sorted and without repeats.
-pub fn expand(args: &[String]) -> Result<Vec<PathBuf>, String> {
+pub fn expand(args: &[String]) -> Result<Vec<PathBuf>, InputError> {
     let mut found = BTreeSet::new();
     for arg in args {
+        let walk_err = |source| InputError::Walk {
+            arg: arg.clone(),
+            source,
+        };
         let path = Path::new(arg);
         if path.is_dir() {
-            walk(path, &mut found).map_err(|e| format!("{arg}: {e}"))?;
+            walk(path, &mut found).map_err(walk_err)?;
         } else if path.exists() {
             found.insert(path.to_owned());
         } else {
-            let matches = glob::glob(arg).map_err(|e| format!("{arg}: {e}"))?;
+            let glob_err = |detail: String| InputError::Glob {
+                arg: arg.clone(),
+                detail,
+            };
+            let matches = glob::glob(arg).map_err(|e| glob_err(e.to_string()))?;
             let before = found.len();
             for m in matches {
-                let m = m.map_err(|e| format!("{arg}: {e}"))?;
+                let m = m.map_err(|e| glob_err(e.to_string()))?;
                 if m.is_dir() {
-                    walk(&m, &mut found).map_err(|e| format!("{}: {e}", m.display()))?;
+                    walk(&m, &mut found).map_err(walk_err)?;
                 } else {
                     found.insert(m);
                 }
             }
             if found.len() == before {
-                return Err(format!("{arg}: no such file, folder or matching recording"));
+                return Err(InputError::NotFound(arg.clone()));
             }
         }
     }
@@ -55,10 +80,20 @@ fn walk(dir: &Path, found: &mut BTreeSet<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// What is known about one call besides its audio. Empty fields take defaults.
+/// What a batch knows of one recording: the call's metadata, which channel is the agent, and
+/// when the file was made (the call date's default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileMeta {
+    pub file: String,
+    pub call: CallMeta,
+    pub agent_channel: Option<usize>,
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+/// Metadata as a sidecar row, a file name or the flags give it. Empty fields take defaults.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CallMeta {
+pub struct MetaRow {
     /// The sidecar's key: a file name or a path ending.
     #[serde(default)]
     pub file: String,
@@ -75,10 +110,10 @@ pub struct CallMeta {
     pub call_date: Option<NaiveDate>,
 }
 
-impl CallMeta {
+impl MetaRow {
     /// Fields set here win over `other`'s.
-    fn or(self, other: CallMeta) -> CallMeta {
-        CallMeta {
+    fn or(self, other: MetaRow) -> MetaRow {
+        MetaRow {
             file: self.file,
             call_id: self.call_id.or(other.call_id),
             rep_id: self.rep_id.or(other.rep_id),
@@ -92,10 +127,10 @@ impl CallMeta {
 /// Metadata for a batch: sidecar rows and/or a file-name pattern.
 #[derive(Debug, Default)]
 pub struct Metadata {
-    rows: Vec<CallMeta>,
+    rows: Vec<MetaRow>,
     pattern: Option<NamePattern>,
     /// What applies to every call unless its row or name says otherwise (the CLI's flags).
-    fallback: CallMeta,
+    fallback: MetaRow,
 }
 
 impl Metadata {
@@ -104,11 +139,11 @@ impl Metadata {
     pub fn new(
         sidecar: Option<&Path>,
         pattern: Option<&str>,
-        fallback: CallMeta,
-    ) -> Result<Self, String> {
+        fallback: MetaRow,
+    ) -> Result<Self, InputError> {
         let rows = match sidecar {
             None => Vec::new(),
-            Some(path) => read_sidecar(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            Some(path) => read_sidecar(path)?,
         };
         let pattern = pattern.map(NamePattern::parse).transpose()?;
         Ok(Self {
@@ -119,9 +154,9 @@ impl Metadata {
     }
 
     /// The call's metadata: its sidecar row, then what the name pattern reads from the file
-    /// name, then the fallback, then defaults (call id: the file stem; date: the file's
-    /// modification day).
-    pub fn for_file(&self, path: &Path) -> Result<CallMeta, String> {
+    /// name, then the fallback. What none of them gives takes the service's defaults (the
+    /// call id from the content, the date from the file's modification time).
+    pub fn for_file(&self, path: &Path) -> Result<FileMeta, InputError> {
         let row = self
             .rows
             .iter()
@@ -133,38 +168,44 @@ impl Metadata {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let from_name = match &self.pattern {
-            Some(p) => p
-                .read(&stem)
-                .ok_or_else(|| format!("the file name {stem:?} does not match the name pattern"))?,
-            None => CallMeta::default(),
+            Some(p) => p.read(&stem).ok_or(InputError::NameMismatch(stem))?,
+            None => MetaRow::default(),
         };
-        let modified = std::fs::metadata(path)
+        let recorded_at = std::fs::metadata(path)
             .and_then(|m| m.modified())
             .ok()
-            .map(|t| chrono::DateTime::<chrono::Local>::from(t).date_naive());
-        let defaults = CallMeta {
-            call_id: Some(stem),
-            call_date: modified,
-            ..CallMeta::default()
-        };
-        Ok(CallMeta {
+            .map(DateTime::<Utc>::from);
+        let m = row.or(from_name).or(self.fallback.clone());
+        Ok(FileMeta {
             file: path.display().to_string(),
-            ..row.or(from_name).or(self.fallback.clone()).or(defaults)
+            call: CallMeta {
+                call_id: m.call_id,
+                rep_id: m.rep_id,
+                customer_id: m.customer_id,
+                call_date: m.call_date,
+            },
+            agent_channel: m.agent_channel,
+            recorded_at,
         })
     }
 }
 
-fn read_sidecar(path: &Path) -> Result<Vec<CallMeta>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+/// The rows of a sidecar file.
+fn read_sidecar(path: &Path) -> Result<Vec<MetaRow>, InputError> {
+    let fail = |detail: String| InputError::Sidecar {
+        path: path.to_owned(),
+        detail,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let is_json =
         path.extension().is_some_and(|e| e == "json") || text.trim_start().starts_with('[');
-    let rows: Vec<CallMeta> = if is_json {
-        serde_json::from_str(&text).map_err(|e| e.to_string())?
+    let rows: Vec<MetaRow> = if is_json {
+        serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?
     } else {
         csv::Reader::from_reader(text.as_bytes())
             .deserialize()
             .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| fail(e.to_string()))?
     };
     // Empty CSV cells are empty strings: treat them as absent.
     let rows = rows
@@ -201,24 +242,26 @@ const FIELDS: &[&str] = &[
 ];
 
 impl NamePattern {
-    pub fn parse(pattern: &str) -> Result<Self, String> {
+    pub fn parse(pattern: &str) -> Result<Self, InputError> {
+        let fail = |detail: String| InputError::Pattern {
+            pattern: pattern.to_owned(),
+            detail,
+        };
         let mut pieces = pattern.split('{');
         let head = pieces.next().unwrap_or_default().to_owned();
         let mut parts = Vec::new();
         for piece in pieces {
             let (field, literal) = piece
                 .split_once('}')
-                .ok_or_else(|| format!("name pattern {pattern:?}: a {{ without its }}"))?;
+                .ok_or_else(|| fail("a { without its }".into()))?;
             if !FIELDS.contains(&field) {
-                return Err(format!(
-                    "name pattern {pattern:?}: unknown field {{{field}}} (known: {})",
+                return Err(fail(format!(
+                    "unknown field {{{field}}} (known: {})",
                     FIELDS.join(", ")
-                ));
+                )));
             }
             if literal.is_empty() && parts.len() + 1 < pattern.matches('{').count() {
-                return Err(format!(
-                    "name pattern {pattern:?}: fields need text between them"
-                ));
+                return Err(fail("fields need text between them".into()));
             }
             parts.push((field.to_owned(), literal.to_owned()));
         }
@@ -226,7 +269,7 @@ impl NamePattern {
     }
 
     /// The fields of a file stem, or None when it does not fit the pattern.
-    pub fn read(&self, stem: &str) -> Option<CallMeta> {
+    pub fn read(&self, stem: &str) -> Option<MetaRow> {
         let mut rest = stem.strip_prefix(self.head.as_str())?;
         let mut values: HashMap<&str, &str> = HashMap::new();
         for (i, (field, literal)) in self.parts.iter().enumerate() {
@@ -250,7 +293,7 @@ impl NamePattern {
                 .or_else(|_| NaiveDate::parse_from_str(s, "%Y%m%d"))
                 .ok()
         };
-        Some(CallMeta {
+        Some(MetaRow {
             file: String::new(),
             call_id: values.get("call_id").map(|s| s.to_string()),
             rep_id: values.get("rep_id").map(|s| s.to_string()),
@@ -334,21 +377,18 @@ mod tests {
             "file,rep_id,customer_id,call_date\nrep-1_a.wav,rep-9,,2026-01-05\n",
         )
         .unwrap();
-        let m = Metadata::new(Some(&csv), Some("{rep_id}_{call_id}"), CallMeta::default())
+        let m = Metadata::new(Some(&csv), Some("{rep_id}_{call_id}"), MetaRow::default())
             .unwrap()
             .for_file(&audio)
-            .unwrap();
+            .unwrap()
+            .call;
         assert_eq!(m.rep_id.as_deref(), Some("rep-9"), "the sidecar wins");
         assert_eq!(m.call_id.as_deref(), Some("a"), "then the name");
         assert_eq!(m.customer_id, None);
         assert_eq!(m.call_date, NaiveDate::from_ymd_opt(2026, 1, 5));
         let plain = Metadata::default().for_file(&audio).unwrap();
-        assert_eq!(
-            plain.call_id.as_deref(),
-            Some("rep-1_a"),
-            "default: the stem"
-        );
-        assert!(plain.call_date.is_some(), "default: the file's day");
+        assert_eq!(plain.call.call_id, None, "the service derives it");
+        assert!(plain.recorded_at.is_some(), "the file's time, for the date");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

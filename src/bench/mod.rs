@@ -12,36 +12,15 @@ pub mod stream;
 
 use crate::asr::Language;
 use crate::audio::StreamDecoder;
+use crate::eval::error::bail;
+use crate::eval::vcon::vcon_reference;
+use crate::eval::{Context, Result};
 use crate::eval::{ErrorCount, word_errors};
-use crate::pipeline::{CallOptions, Engines};
-use anyhow::{Context, Result, bail};
+use crate::transcript::{CallOptions, Engines};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-
-/// The reference transcript of a vCon file: the `transcript` analysis (paragraphs joined).
-pub fn vcon_reference(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-    let analyses = v["analysis"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    analyses
-        .iter()
-        .find(|a| a["type"] == "transcript")
-        .and_then(|a| a["body"]["transcript"].as_str())
-        .map(|t| {
-            t.split("\n\n")
-                .map(str::trim)
-                .collect::<Vec<_>>()
-                .join("\n")
-        })
-        .with_context(|| format!("{}: no transcript analysis", path.display()))
-}
 
 /// One engine's result on one file.
 #[derive(Debug, Clone)]
@@ -196,19 +175,20 @@ impl Throughput {
 /// Runs `callqa analyze` over `files` as a QA lead would (in a child process, with a store and
 /// outputs of its own, `--force` so that nothing is skipped). The wall time includes start-up
 /// and loading the models.
+/// `model_options`: the options that choose the models (`--model-dir`, `--whisper-model`, …).
 pub fn throughput(
-    global: &[OsString],
+    model_options: &[OsString],
     files: &[PathBuf],
     playbook: &Path,
     jobs: usize,
 ) -> Result<Throughput> {
     let dir = std::env::temp_dir().join(format!("callqa-bench-batch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir).context(dir.display())?;
     let csv = dir.join("calls.csv");
     let started = Instant::now();
     let status = Command::new(std::env::current_exe()?)
-        .args(global)
         .arg("analyze")
+        .args(model_options)
         .args(files)
         .arg("--playbook")
         .arg(playbook)
@@ -239,12 +219,19 @@ pub fn throughput(
 fn read_durations(csv: &Path) -> Result<Vec<f64>> {
     let mut reader = csv::Reader::from_path(csv).with_context(|| csv.display().to_string())?;
     let column = reader
-        .headers()?
+        .headers()
+        .context(csv.display())?
         .iter()
         .position(|h| h == "duration_s")
         .context("no duration_s column")?;
     reader
         .records()
-        .map(|r| Ok(r?.get(column).unwrap_or("0").parse::<f64>()?))
+        .map(|r| {
+            let r = r.context(csv.display())?;
+            r.get(column)
+                .unwrap_or("0")
+                .parse::<f64>()
+                .context("duration_s")
+        })
         .collect()
 }

@@ -4,11 +4,12 @@
 //! of each turn its final `TurnEvent` arrives (p50 / p95 / max per K), and the service's peak
 //! resident size.
 
+use crate::eval::error::bail;
+use crate::eval::{Context, EvalError, Result};
 use crate::proto::call_qa_client::CallQaClient;
 use crate::proto::stream_call_request::Request as Message;
 use crate::proto::stream_call_response::Event;
 use crate::proto::{self, AudioEncoding, StreamCallRequest, StreamConfig};
-use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -91,7 +92,8 @@ async fn one_stream(
             ..Default::default()
         })),
     })
-    .await?;
+    .await
+    .map_err(|_| EvalError::Data("the stream closed before its config".into()))?;
     let start = tokio::time::Instant::now();
     let chunk_bytes = (16 * chunk_ms * 2 * 2) as usize;
     let sender = tokio::spawn(async move {
@@ -181,8 +183,8 @@ struct Service {
 }
 
 impl Service {
-    /// `global`: the flags that choose the models (`--model-dir`, `--whisper-model`, …).
-    fn start(global: &[OsString], max_concurrent: usize) -> Result<Self> {
+    /// `model_options`: the options that choose the models (`--model-dir`, `--whisper-model`, …).
+    fn start(model_options: &[OsString], max_concurrent: usize) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("callqa-bench-stream-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("playbooks"))?;
         std::fs::write(dir.join("playbooks/relocation.toml"), PLAYBOOK)?;
@@ -191,8 +193,8 @@ impl Service {
             .port();
         let addr = format!("127.0.0.1:{port}");
         let process = std::process::Command::new(std::env::current_exe()?)
-            .args(global)
             .arg("serve")
+            .args(model_options)
             .args(["--addr", &addr])
             .args(["--max-concurrent", &max_concurrent.to_string()])
             .arg("--playbooks")
@@ -219,14 +221,14 @@ impl Drop for Service {
 }
 
 /// Streams the conversation from K clients at once, for each K, and prints one line per K.
-pub fn run(global: &[OsString], eval: &Path, opts: &Options) -> Result<()> {
+pub fn run(model_options: &[OsString], eval: &Path, opts: &Options) -> Result<()> {
     if opts.pace <= 0.0 || opts.chunk_ms == 0 || opts.clients.is_empty() {
         bail!("--pace and --chunk-ms must be positive, and --clients not empty");
     }
     let pcm = linear16(&conversation(eval)?);
     let audio_s = pcm.len() as f64 / 64_000.0;
     let max_k = opts.clients.iter().copied().max().unwrap_or(1);
-    let service = Service::start(global, max_k)?;
+    let service = Service::start(model_options, max_k)?;
     let pid = service.process.id();
     let addr = service.addr.clone();
     tokio::runtime::Runtime::new()?.block_on(async {

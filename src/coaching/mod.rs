@@ -2,14 +2,70 @@
 //! pack; repeated failures at handling competitors trip the circuit breaker (能力熔断阀), which
 //! suspends the rep's independent follow-up of new opportunities for a training camp.
 //!
-//! The decisions here are pure functions of the rep's history; the store runs them inside the
-//! transaction that records a call, so that state and events never disagree.
-
-pub mod report;
+//! The decisions here are pure functions of the rep's history that return a `Plan`: what to
+//! assign, whether to suspend, and the words that explain it. The store asks for the plan inside
+//! the transaction that records a call and persists it there, so that state and events never
+//! disagree.
 
 use crate::analysis::playbook::{Playbook, Trigger};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// What coaching knows of a rep when one of their calls has just been recorded.
+#[derive(Debug, Clone, Default)]
+pub struct RepState {
+    /// The rep's calls in call order, the new one included.
+    pub history: Vec<CallOutcome>,
+    /// Dimensions with an open assignment.
+    pub open_assignments: BTreeSet<String>,
+    /// Whether a suspension is active now.
+    pub suspended: bool,
+    /// The last call of the rep's previous suspension, if any: failures before it were paid for.
+    pub last_suspension_call: Option<String>,
+}
+
+/// What to do after a call: packs to assign, and a suspension if the circuit breaker trips.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub assignments: Vec<NewAssignment>,
+    pub suspension: Option<NewSuspension>,
+}
+
+/// The circuit breaker's decision: suspend the rep's independent follow-up until `ends_at`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewSuspension {
+    pub reason: String,
+    /// The failed calls that tripped it.
+    pub calls: Vec<String>,
+    pub ends_at: DateTime<Utc>,
+}
+
+/// Decides coaching for a rep after a call recorded at `now`.
+pub fn plan(playbook: &Playbook, rep: &RepState, now: DateTime<Utc>) -> Plan {
+    let assignments = due_assignments(playbook, &rep.history, &rep.open_assignments);
+    let suspension = if rep.suspended {
+        None
+    } else {
+        breaker_trips(playbook, &rep.history, rep.last_suspension_call.as_deref()).map(|calls| {
+            let cb = &playbook.coaching.circuit_breaker;
+            NewSuspension {
+                reason: format!(
+                    "{} failed in {} consecutive calls with a competitor: independent follow-up of new opportunities suspended; training camp of {} h",
+                    cb.dimension,
+                    calls.len(),
+                    cb.training_hours
+                ),
+                calls,
+                ends_at: now + Duration::hours(i64::from(cb.training_hours)),
+            }
+        })
+    };
+    Plan {
+        assignments,
+        suspension,
+    }
+}
 
 /// One of a rep's analysed calls, as coaching sees it.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,6 +14,20 @@ use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("webhook {line}: {detail}")]
+    Config { line: usize, detail: String },
+    #[error("encoding the event: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("{0}")]
+    Http(#[from] Box<ureq::Error>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a delivery worker failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+}
+
 /// Where one tenant's events go.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
@@ -24,7 +38,7 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// Endpoints as `TENANT URL SECRET` per line (or `;`-separated); `#` starts a comment.
-    pub fn parse_list(text: &str) -> Result<Vec<Endpoint>, String> {
+    pub fn parse_list(text: &str) -> Result<Vec<Endpoint>, DeliveryError> {
         let mut out = Vec::new();
         for (i, line) in text
             .split(['\n', ';'])
@@ -32,18 +46,19 @@ impl Endpoint {
             .enumerate()
             .filter(|(_, l)| !l.is_empty())
         {
+            let fail = |detail: String| DeliveryError::Config {
+                line: i + 1,
+                detail,
+            };
             let parts: Vec<&str> = line.split_whitespace().collect();
             let [tenant, url, secret] = parts[..] else {
-                return Err(format!("webhook {}: expected TENANT URL SECRET", i + 1));
+                return Err(fail("expected TENANT URL SECRET".into()));
             };
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(format!("webhook {}: {url:?} is not an http(s) URL", i + 1));
+                return Err(fail(format!("{url:?} is not an http(s) URL")));
             }
             if secret.len() < 16 {
-                return Err(format!(
-                    "webhook {}: the secret needs 16 characters or more",
-                    i + 1
-                ));
+                return Err(fail("the secret needs 16 characters or more".into()));
             }
             out.push(Endpoint {
                 tenant: tenant.into(),
@@ -106,8 +121,8 @@ impl Default for Retry {
 }
 
 /// POSTs one event; Ok on a 2xx answer.
-fn post(agent: &ureq::Agent, endpoint: &Endpoint, event: &Event) -> Result<(), String> {
-    let body = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+fn post(agent: &ureq::Agent, endpoint: &Endpoint, event: &Event) -> Result<(), DeliveryError> {
+    let body = serde_json::to_vec(event)?;
     let signature = sign(&endpoint.secret, chrono::Utc::now().timestamp(), &body);
     agent
         .post(&endpoint.url)
@@ -116,41 +131,40 @@ fn post(agent: &ureq::Agent, endpoint: &Endpoint, event: &Event) -> Result<(), S
         .header("callqa-signature", &signature)
         .send(&body[..])
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| DeliveryError::Http(Box::new(e)))
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+) -> Result<T, DeliveryError> {
+    Ok(tokio::task::spawn_blocking(f).await??)
 }
 
-/// Delivers one event with backoff; Err(last error) when every attempt failed.
+/// Delivers one event with backoff; the last error when every attempt failed.
 async fn deliver(
     agent: &ureq::Agent,
     endpoint: &Endpoint,
     event: &Event,
     retry: &Retry,
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     let mut delay = retry.first_delay;
-    let mut last = String::new();
-    for attempt in 1..=retry.attempts.max(1) {
+    let attempts = retry.attempts.max(1);
+    let mut attempt = 1;
+    loop {
         let (a, e, ev) = (agent.clone(), endpoint.clone(), event.clone());
-        match tokio::task::spawn_blocking(move || post(&a, &e, &ev)).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(err)) => last = err,
-            Err(err) => last = err.to_string(),
-        }
+        let sent = tokio::task::spawn_blocking(move || post(&a, &e, &ev)).await;
+        let last = match sent.map_err(DeliveryError::from).and_then(|r| r) {
+            Ok(()) => return Ok(()),
+            Err(err) => err,
+        };
         tracing::warn!(url = %endpoint.url, event = %event.id, attempt, "webhook failed: {last}");
-        if attempt < retry.attempts {
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(retry.max_delay);
+        if attempt >= attempts {
+            return Err(last);
         }
+        attempt += 1;
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(retry.max_delay);
     }
-    Err(last)
 }
 
 /// Runs one endpoint's delivery until the task is dropped: replays first, then new events from
@@ -189,8 +203,10 @@ pub async fn run_endpoint(
             let outcome = deliver(&agent, &endpoint, &event, &retry).await;
             crate::metrics::metrics().delivery(outcome.is_ok());
             let s = store.clone();
-            if let Err(err) =
-                blocking(move || s.webhook_replayed(failure_id, outcome.err().as_deref())).await
+            if let Err(err) = blocking(move || {
+                s.webhook_replayed(failure_id, outcome.err().map(|e| e.to_string()).as_deref())
+            })
+            .await
             {
                 tracing::error!(url = %endpoint.url, "webhook store: {err}");
             }
@@ -201,7 +217,7 @@ pub async fn run_endpoint(
             let (s, e, ev) = (store.clone(), endpoint.clone(), event.clone());
             let saved = blocking(move || {
                 if let Err(err) = &outcome {
-                    s.webhook_failed(&e.url, &e.tenant, &ev, err)?;
+                    s.webhook_failed(&e.url, &e.tenant, &ev, &err.to_string())?;
                 }
                 s.set_webhook_cursor(&e.url, &e.tenant, ev.seq)
             })
@@ -271,11 +287,13 @@ mod tests {
         assert!(
             Endpoint::parse_list("acme ftp://x 0123456789abcdef")
                 .unwrap_err()
+                .to_string()
                 .contains("http")
         );
         assert!(
             Endpoint::parse_list("acme https://x short")
                 .unwrap_err()
+                .to_string()
                 .contains("secret")
         );
     }

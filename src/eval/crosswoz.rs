@@ -9,15 +9,15 @@
 //! - summary needs: the user's constraint `Inform` acts (a price range, a rating, a dish).
 
 use super::Prf;
+use super::{Context, Result};
 use crate::analysis::competitors::CompetitorMatcher;
 use crate::analysis::playbook::Playbook;
 use crate::analysis::questions::{MatchKind, QuestionMatcher, sentences};
 use crate::analysis::summary::Extractor;
 use crate::asr::guards::is_cjk;
 use crate::audio::channels::Role;
-use crate::pipeline::Turn;
 use crate::text::embed::Embedder;
-use anyhow::{Context, Result};
+use crate::transcript::Turn;
 use pinyin::ToPinyin;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

@@ -3,13 +3,17 @@
 //! are in `crosswoz`.
 
 pub mod crosswoz;
+pub mod error;
 pub mod pii;
+pub mod train;
+pub mod vcon;
 
 use crate::asr::Language;
 use crate::asr::guards::is_cjk;
 use crate::audio::StreamDecoder;
-use crate::pipeline::{CallOptions, Engines};
-use anyhow::{Context, Result};
+pub use crate::text::edit_distance;
+use crate::transcript::{CallOptions, Engines};
+pub use error::{Context, EvalError, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -47,22 +51,6 @@ pub fn normalize_for_scoring(text: &str) -> String {
         }
     }
     out
-}
-
-/// Levenshtein distance between two sequences.
-pub fn edit_distance<T: PartialEq>(a: &[T], b: &[T]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, x) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(x != y))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 /// Errors and reference length, so that rates can be pooled over a corpus.
@@ -334,9 +322,9 @@ pub fn evaluate_perfunctory(
     head: &mut crate::analysis::emotion::EmotionHead,
 ) -> Result<PerfunctoryEval> {
     use crate::analysis::emotion::{CLASSES, combine, reply_cues};
-    let rows = crate::analysis::train::engagement_evaluation(data)?;
+    let rows = train::engagement_evaluation(data)?;
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
-    let scores = head.classify(&crate::analysis::train::embed_all(embedder, &texts)?)?;
+    let scores = head.classify(&train::embed_all(embedder, &texts)?)?;
     let perfunctory = CLASSES
         .iter()
         .position(|c| *c == "perfunctory")

@@ -6,9 +6,10 @@
 
 use super::Prf;
 use super::crosswoz::Dialogue;
-use crate::analysis::playbook::PiiClass;
+use super::error::bail;
+use super::{Context, Result};
 use crate::redact;
-use anyhow::{Context, Result, bail};
+use crate::redact::PiiClass;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
@@ -155,7 +156,7 @@ pub fn tadhack(dir: &Path, labels: &Path) -> Result<Vec<Labelled>> {
                 .map(|n| n.to_string_lossy())
                 .unwrap_or_default();
             let call: String = name.chars().take(8).collect();
-            let texts = crate::bench::vcon_reference(f)?
+            let texts = super::vcon::vcon_reference(f)?
                 .lines()
                 .map(str::to_owned)
                 .collect();

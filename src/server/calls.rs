@@ -1,39 +1,40 @@
 //! `callqa.v1.CallQa`: analysis of recordings against playbooks, stored per tenant, with the
 //! coaching that follows and the events it writes.
 
-use super::{Loaded, PiiReader, ServiceError, Slots, Tenant, convert, language, measured};
-use crate::analysis::playbook::Playbook;
-use crate::analysis::{Analysis, CallInfo};
-use crate::audio::StreamDecoder;
-use crate::pipeline::Turn;
+use super::{Loaded, PiiReader, Tenant, blocking, measured};
+use crate::analysis::Analysis;
+use crate::api::convert;
+use crate::audio::channels::Role;
 use crate::proto;
+use crate::service::{self, CallMeta, Recording, ServiceError};
 use crate::store::{ListQuery, Store};
-use chrono::{NaiveDate, Utc};
+use crate::transcript::{CallOptions, Turn};
+use chrono::NaiveDate;
 use prost::Message;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 mod stream;
 
 pub struct CallQaService {
-    models: Loaded,
-    slots: Slots,
+    loaded: Loaded,
     store: Arc<dyn Store>,
     playbooks: Arc<super::Playbooks>,
     /// Woken whenever events are written, so that watchers need not poll hard.
     new_events: Arc<Notify>,
-    /// Becomes true when the server shuts down: event streams end then.
-    closing: tokio::sync::watch::Receiver<bool>,
+    /// Cancelled when the server begins to shut down (event streams end then), and when its
+    /// drain time is over (calls in progress stop then).
+    shutdown: super::Shutdown,
 }
 
-fn tenant<T>(req: &Request<T>) -> Result<String, Status> {
+fn tenant<T>(req: &Request<T>) -> Result<String, ServiceError> {
     req.extensions()
         .get::<Tenant>()
         .map(|t| t.0.clone())
-        .ok_or_else(|| Status::unauthenticated("no tenant"))
+        .ok_or_else(|| ServiceError::Unauthenticated("no tenant".into()))
 }
 
 fn date(s: &str, field: &str) -> Result<Option<NaiveDate>, ServiceError> {
@@ -45,70 +46,36 @@ fn date(s: &str, field: &str) -> Result<Option<NaiveDate>, ServiceError> {
         .map_err(|_| ServiceError::InvalidArgument(format!("{field}: {s:?} is not YYYY-MM-DD")))
 }
 
-/// The recording's sha256: the default call id, and the idempotency check.
-fn audio_hash(audio: &[u8]) -> String {
-    hex::encode(Sha256::digest(audio))
-}
-
-fn non_empty(s: String) -> Option<String> {
-    (!s.is_empty()).then_some(s)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
-) -> Result<T, ServiceError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
-}
-
-fn roles(channel_roles: &[i32]) -> Vec<crate::audio::channels::Role> {
+fn roles(channel_roles: &[i32]) -> Vec<Role> {
     channel_roles
         .iter()
         .map(|&r| convert::role_from(r))
         .collect()
 }
 
-/// Runs the analysers over a transcribed call and stores the result with its events. Answers
-/// with the Analysis as stored, so that a repeated request, answered from the store, gets
-/// exactly the same reply.
-fn analyse_and_record(
-    models: &super::Models,
-    store: &dyn Store,
-    tenant: &str,
-    playbook: &Playbook,
-    info: CallInfo,
-    turns: Vec<Turn>,
-) -> Result<Analysis, ServiceError> {
-    let analysis = models
-        .analysers
-        .with(|a| a.run(playbook, info, turns))
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    store.record(tenant, &analysis, playbook, Utc::now())?;
-    crate::metrics::metrics().analysed(&analysis.timings);
-    // The store keeps the JSON text and reads it back into a Value: the same path here, so
-    // that every float parses to the same bits.
-    serde_json::to_string(&analysis)
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text))
-        .and_then(serde_json::from_value)
-        .map_err(|e| ServiceError::Internal(e.to_string()))
+/// What an AnalyzeCall request says about its call.
+fn call_meta(req: &proto::AnalyzeCallRequest) -> Result<CallMeta, ServiceError> {
+    Ok(CallMeta {
+        call_id: Some(req.call_id.clone()),
+        rep_id: Some(req.rep_id.clone()),
+        customer_id: Some(req.customer_id.clone()),
+        call_date: date(&req.call_date, "call_date")?,
+    })
 }
 
 impl CallQaService {
     pub fn new(
-        models: Loaded,
-        slots: Slots,
+        loaded: Loaded,
         store: Arc<dyn Store>,
         playbooks: Arc<super::Playbooks>,
-        closing: tokio::sync::watch::Receiver<bool>,
+        shutdown: super::Shutdown,
     ) -> Self {
         Self {
-            models,
-            slots,
+            loaded,
             store,
             playbooks,
             new_events: Arc::new(Notify::new()),
-            closing,
+            shutdown,
         }
     }
 
@@ -117,39 +84,40 @@ impl CallQaService {
         self.new_events.clone()
     }
 
+    /// A call's own token: cancelled when the drain time is over.
+    fn call_token(&self) -> CancellationToken {
+        self.shutdown.deadline.child_token()
+    }
+
     /// Transcribes, analyses and records one accepted request (already in the pending table).
+    /// Answers with the Analysis as stored, so that a repeated request, answered from the
+    /// store, gets exactly the same reply.
     async fn run(
         &self,
         tenant: String,
-        call_id: String,
         req: proto::AnalyzeCallRequest,
         content_hash: String,
     ) -> Result<Analysis, ServiceError> {
-        let models = self.models.get()?;
+        let inspector = self.loaded.get()?;
         let playbook = self.playbooks.get(&req.playbook)?;
-        let call_date =
-            date(&req.call_date, "call_date")?.unwrap_or_else(|| Utc::now().date_naive());
-        let permit = self.slots.acquire()?;
+        let meta = call_meta(&req)?;
+        let permit = inspector.permit()?;
         let store = self.store.clone();
+        let opts = CallOptions {
+            language: convert::language_from(req.language),
+            channel_roles: roles(&req.channel_roles),
+            cancel: self.call_token(),
+            ..CallOptions::default()
+        };
+        let recording = Recording {
+            bytes: req.audio,
+            content_hash,
+            recorded_at: None,
+        };
         let result = blocking(move || {
-            let _permit = permit;
-            let opts = playbook.call_options(language(req.language), roles(&req.channel_roles));
-            let started = std::time::Instant::now();
-            let transcript = models
-                .engines
-                .transcribe(StreamDecoder::from_bytes(req.audio)?, &opts)?;
-            let info = CallInfo {
-                rep_id: non_empty(req.rep_id),
-                customer_id: non_empty(req.customer_id),
-                call_date,
-                content_hash: Some(content_hash),
-                ..CallInfo::of_transcript(
-                    call_id,
-                    &transcript,
-                    started.elapsed().as_millis() as u64,
-                )
-            };
-            analyse_and_record(&models, &*store, &tenant, &playbook, info, transcript.turns)
+            let analysis = inspector.recording(&permit, &playbook, recording, meta, &opts)?;
+            service::record(&*store, &tenant, &analysis, &playbook)?;
+            Ok(analysis)
         })
         .await;
         if result.is_ok() {
@@ -166,29 +134,24 @@ impl CallQaService {
         if req.audio.is_empty() {
             return Err(ServiceError::InvalidArgument("audio: empty".into()));
         }
-        let hash = audio_hash(&req.audio);
-        let call_id = if req.call_id.is_empty() {
-            hash.clone()
-        } else {
-            req.call_id.clone()
-        };
+        let hash = service::sha256_hex(&req.audio);
+        let call_id = call_meta(&req)?.call_id_or(&hash);
         let playbook = self.playbooks.get(&req.playbook)?;
         // Idempotent: the same audio under the same playbook revision is answered from the store.
         let store = self.store.clone();
         let (t, c) = (tenant.clone(), call_id.clone());
-        if let Some((Some(stored_hash), revision)) =
-            blocking(move || Ok(store.identity(&t, &c)?)).await?
-            && stored_hash == hash
-            && revision == playbook.revision
+        if let Some(stored) = blocking(move || Ok(store.identity(&t, &c)?)).await?
+            && stored.content_hash.as_deref() == Some(hash.as_str())
+            && stored.playbook_revision == playbook.revision
         {
             return self.get_analysis(tenant, call_id).await;
         }
-        self.models.get()?;
+        self.loaded.get()?;
         // Durable before any work: a crash from here on is picked up again at start.
         let store = self.store.clone();
         let (t, c, bytes) = (tenant.clone(), call_id.clone(), req.encode_to_vec());
-        blocking(move || Ok(store.put_pending(&t, &c, &bytes, Utc::now())?)).await?;
-        match self.run(tenant.clone(), call_id.clone(), req, hash).await {
+        blocking(move || Ok(store.put_pending(&t, &c, &bytes, chrono::Utc::now())?)).await?;
+        match self.run(tenant.clone(), req, hash).await {
             Ok(a) => Ok(convert::analysis(a)),
             Err(e) => {
                 // A request that cannot succeed is answered and forgotten; one refused for load
@@ -210,15 +173,14 @@ impl CallQaService {
                 return;
             }
         };
-        for (tenant, call_id, bytes) in pending {
-            let outcome = match proto::AnalyzeCallRequest::decode(bytes.as_slice()) {
+        for p in pending {
+            let (tenant, call_id) = (p.tenant, p.call_id);
+            let outcome = match proto::AnalyzeCallRequest::decode(p.request.as_slice()) {
                 Ok(req) => {
-                    let hash = audio_hash(&req.audio);
-                    self.run(tenant.clone(), call_id.clone(), req, hash)
-                        .await
-                        .map(|_| ())
+                    let hash = service::sha256_hex(&req.audio);
+                    self.run(tenant.clone(), req, hash).await.map(|_| ())
                 }
-                Err(e) => Err(ServiceError::Internal(format!(
+                Err(e) => Err(ServiceError::InvalidArgument(format!(
                     "undecodable pending request: {e}"
                 ))),
             };
@@ -239,13 +201,8 @@ impl CallQaService {
         call_id: String,
     ) -> Result<proto::Analysis, ServiceError> {
         let store = self.store.clone();
-        blocking(move || {
-            let value = store.analysis(&tenant, &call_id)?;
-            let analysis: Analysis = serde_json::from_value(value)
-                .map_err(|e| ServiceError::Internal(format!("stored analysis: {e}")))?;
-            Ok(convert::analysis(analysis))
-        })
-        .await
+        let analysis = blocking(move || Ok(store.analysis(&tenant, &call_id)?)).await?;
+        Ok(convert::analysis(analysis))
     }
 
     async fn original_transcript(
@@ -254,16 +211,12 @@ impl CallQaService {
         call_id: String,
     ) -> Result<proto::OriginalTranscript, ServiceError> {
         let store = self.store.clone();
-        blocking(move || {
-            let value = store.original_turns(&tenant, &call_id)?;
-            let turns: Vec<crate::pipeline::Turn> = serde_json::from_value(value)
-                .map_err(|e| ServiceError::Internal(format!("stored transcript: {e}")))?;
-            Ok(proto::OriginalTranscript {
-                call_id,
-                turns: turns.into_iter().map(convert::turn).collect(),
-            })
+        let (t, c) = (tenant, call_id.clone());
+        let turns = blocking(move || Ok(store.original_turns(&t, &c)?)).await?;
+        Ok(proto::OriginalTranscript {
+            call_id,
+            turns: turns.into_iter().map(convert::turn).collect(),
         })
-        .await
     }
 
     async fn list(
@@ -285,6 +238,7 @@ impl CallQaService {
                 ))
             })?)
         };
+        let non_empty = |s: String| (!s.is_empty()).then_some(s);
         let query = ListQuery {
             before_seq,
             rep_id: non_empty(req.rep_id),
@@ -327,11 +281,14 @@ impl CallQaService {
         &self,
         req: proto::TestPlaybookRequest,
     ) -> Result<proto::Analysis, ServiceError> {
-        let models = self.models.get()?;
-        let playbook: Arc<Playbook> = if req.playbook_toml.is_empty() {
+        let inspector = self.loaded.get()?;
+        let playbook = if req.playbook_toml.is_empty() {
             self.playbooks.get(&req.playbook)?
         } else {
-            Arc::new(Playbook::parse(&req.playbook_toml, "playbook_toml")?)
+            Arc::new(crate::analysis::playbook::Playbook::parse(
+                &req.playbook_toml,
+                "playbook_toml",
+            )?)
         };
         let mut turns = Vec::new();
         for (i, t) in req.turns.into_iter().enumerate() {
@@ -340,29 +297,22 @@ impl CallQaService {
                     "turns[{i}]: end_ms is before start_ms"
                 )));
             }
-            let json = serde_json::json!({
-                "role": convert::role_from(t.role), "start_ms": t.start_ms, "end_ms": t.end_ms,
-                "text": t.text,
-            });
-            turns.push(
-                serde_json::from_value::<Turn>(json)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?,
-            );
+            turns.push(Turn::text(
+                convert::role_from(t.role),
+                t.start_ms,
+                t.end_ms,
+                t.text,
+            ));
         }
         turns.sort_by_key(|t| t.start_ms);
-        let info = CallInfo {
-            call_id: "test".into(),
-            call_date: date(&req.call_date, "call_date")?
-                .unwrap_or_else(|| Utc::now().date_naive()),
-            duration_ms: turns.iter().map(|t| t.end_ms).max().unwrap_or(0),
-            ..CallInfo::default()
+        let meta = CallMeta {
+            call_date: date(&req.call_date, "call_date")?,
+            ..CallMeta::default()
         };
+        let permit = inspector.permit()?;
         blocking(move || {
-            models
-                .analysers
-                .with(|a| a.run(&playbook, info, turns))
-                .map(convert::analysis)
-                .map_err(|e| ServiceError::Internal(e.to_string()))
+            let analysis = inspector.text(&permit, &playbook, turns, meta)?;
+            Ok(convert::analysis(analysis))
         })
         .await
     }
@@ -407,8 +357,7 @@ impl proto::call_qa_server::CallQa for Shared {
             if request.extensions().get::<PiiReader>().is_none() {
                 return Err(ServiceError::PermissionDenied(
                     "unredacted transcripts need an API key with the pii permission".into(),
-                )
-                .into());
+                ));
             }
             let call_id = request.into_inner().call_id;
             Ok(Response::new(
@@ -455,7 +404,7 @@ impl proto::call_qa_server::CallQa for Shared {
             let store = self.0.store.clone();
             let event = blocking(move || {
                 store
-                    .complete_training(&tenant, &rep, Utc::now())?
+                    .complete_training(&tenant, &rep, chrono::Utc::now())?
                     .ok_or_else(|| {
                         ServiceError::NotFound(format!("no active suspension for rep {rep}"))
                     })
@@ -493,7 +442,7 @@ impl proto::call_qa_server::CallQa for Shared {
             let (tx, rx) = tokio::sync::mpsc::channel(64);
             let store = self.0.store.clone();
             let wake = self.0.new_events.clone();
-            let mut closing = self.0.closing.clone();
+            let closing = self.0.shutdown.begin.clone();
             tokio::spawn(async move {
                 loop {
                     // Register before reading, so that an event written in between still wakes us.
@@ -519,7 +468,7 @@ impl proto::call_qa_server::CallQa for Shared {
                             _ = notified => {}
                             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                             _ = tx.closed() => return,
-                            _ = closing.wait_for(|&c| c) => return,
+                            _ = closing.cancelled() => return,
                         }
                     }
                 }

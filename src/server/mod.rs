@@ -1,75 +1,30 @@
 //! The gRPC service: callqa.v1 (Transcription, CallQa), grpc.health.v1 and server reflection.
+//! The handlers translate between messages and the inspection service (`crate::service`); every
+//! error reaches the client through the one `From<ServiceError> for Status` below.
 
 mod auth;
 mod calls;
-pub mod convert;
 mod playbooks;
 mod transcription;
 
-pub use auth::{ApiKeys, PiiReader, Tenant};
-pub use playbooks::Playbooks;
+pub use auth::{ApiKeys, KeysError, PiiReader, Tenant};
+pub use playbooks::{PlaybookLookupError, Playbooks};
 
-use crate::analysis::playbook::PlaybookError;
-use crate::asr::{AsrError, Language};
-use crate::audio::DecodeError;
-use crate::engines::AnalyserPool;
-use crate::pipeline::{Engines, PipelineError};
+use crate::api::MAX_MESSAGE_BYTES;
+use crate::asr::AsrError;
 use crate::proto;
 use crate::proto::call_qa_server::CallQaServer;
 use crate::proto::transcription_server::TranscriptionServer;
-use crate::store::{Store, StoreError};
+use crate::service::engines::LoadError;
+use crate::service::{Inspector, ServiceError};
+use crate::store::Store;
+use crate::transcript::TranscribeError;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 use tonic_health::ServingStatus;
-
-/// Largest request we accept (a bit over an hour of 8 kHz stereo WAV).
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-
-/// Errors of the service layer, mapped to gRPC status codes in one place.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("models are still loading")]
-    NotReady,
-    #[error("too many calls in progress ({0} allowed); retry later")]
-    Overloaded(usize),
-    #[error("audio: {0}")]
-    BadAudio(#[from] DecodeError),
-    #[error(transparent)]
-    Pipeline(#[from] PipelineError),
-    #[error("{0}")]
-    InvalidArgument(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    PermissionDenied(String),
-    #[error(transparent)]
-    Playbook(#[from] PlaybookError),
-    #[error(transparent)]
-    Store(StoreError),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl From<StoreError> for ServiceError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(what) => ServiceError::NotFound(what),
-            other => ServiceError::Store(other),
-        }
-    }
-}
-
-impl From<playbooks::PlaybookLookupError> for ServiceError {
-    fn from(e: playbooks::PlaybookLookupError) -> Self {
-        match e {
-            playbooks::PlaybookLookupError::NotFound(..) => ServiceError::NotFound(e.to_string()),
-            playbooks::PlaybookLookupError::Invalid(p) => ServiceError::Playbook(p),
-        }
-    }
-}
 
 impl From<ServiceError> for Status {
     fn from(e: ServiceError) -> Status {
@@ -80,80 +35,69 @@ impl From<ServiceError> for Status {
             ServiceError::BadAudio(_)
             | ServiceError::InvalidArgument(_)
             | ServiceError::Playbook(_)
-            | ServiceError::Pipeline(
-                PipelineError::Decode(_)
-                | PipelineError::Options(_)
-                | PipelineError::Asr(AsrError::EnglishOnly(_)),
+            | ServiceError::Transcribe(
+                TranscribeError::Decode(_)
+                | TranscribeError::Options(_)
+                | TranscribeError::Asr(AsrError::EnglishOnly(_)),
             ) => Status::invalid_argument(msg),
             ServiceError::NotFound(_) => Status::not_found(msg),
+            ServiceError::Unauthenticated(_) => Status::unauthenticated(msg),
             ServiceError::PermissionDenied(_) => Status::permission_denied(msg),
-            ServiceError::Pipeline(PipelineError::Cancelled) => Status::cancelled(msg),
-            ServiceError::Pipeline(_) | ServiceError::Store(_) | ServiceError::Internal(_) => {
-                Status::internal(msg)
+            ServiceError::Cancelled | ServiceError::Transcribe(TranscribeError::Cancelled) => {
+                Status::cancelled(msg)
             }
+            ServiceError::Transcribe(_)
+            | ServiceError::Analysis(_)
+            | ServiceError::Store(_)
+            | ServiceError::Worker(_) => Status::internal(msg),
         }
     }
 }
 
-/// The models a running service uses: the transcription engines and the analysers.
-pub struct Models {
-    pub engines: Engines,
-    pub analysers: AnalyserPool,
+impl From<PlaybookLookupError> for ServiceError {
+    fn from(e: PlaybookLookupError) -> Self {
+        match e {
+            PlaybookLookupError::NotFound(..) | PlaybookLookupError::Empty(_) => {
+                ServiceError::NotFound(e.to_string())
+            }
+            PlaybookLookupError::Invalid(p) => ServiceError::Playbook(p),
+        }
+    }
 }
 
-/// The models, filled in once loading finishes.
+/// The inspection service, filled in once its models have loaded.
 #[derive(Default, Clone)]
-pub struct Loaded(Arc<OnceLock<Arc<Models>>>);
+pub struct Loaded(Arc<OnceLock<Arc<Inspector>>>);
 
 impl Loaded {
-    pub fn set(&self, models: Models) {
-        let _ = self.0.set(Arc::new(models));
+    fn set(&self, inspector: Inspector) {
+        let _ = self.0.set(Arc::new(inspector));
     }
 
-    fn get(&self) -> Result<Arc<Models>, ServiceError> {
+    fn get(&self) -> Result<Arc<Inspector>, ServiceError> {
         self.0.get().cloned().ok_or(ServiceError::NotReady)
     }
 }
 
-/// Calls that may run at once. Past the limit a caller is refused at once: it should back off,
-/// not queue without bound.
-#[derive(Clone)]
-struct Slots(Arc<Semaphore>, usize);
-
-impl Slots {
-    fn new(n: usize) -> Self {
-        Self(Arc::new(Semaphore::new(n)), n)
-    }
-    fn in_use(&self) -> usize {
-        self.1 - self.0.available_permits()
-    }
-
-    fn acquire(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
-        self.0
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ServiceError::Overloaded(self.1))
-    }
+/// Runs blocking work (decoding, inference, the store) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServiceError::Worker(e.to_string()))?
 }
 
 /// Runs a handler, counting its request and timing it for the metrics.
 async fn measured<T>(
     method: &str,
-    handler: impl std::future::Future<Output = Result<T, Status>>,
+    handler: impl std::future::Future<Output = Result<T, ServiceError>>,
 ) -> Result<T, Status> {
     let started = std::time::Instant::now();
-    let out = handler.await;
+    let out = handler.await.map_err(Status::from);
     let code = out.as_ref().err().map_or(tonic::Code::Ok, Status::code);
     crate::metrics::metrics().request(method, code, started.elapsed());
     out
-}
-
-fn language(l: i32) -> Language {
-    match proto::Language::try_from(l).unwrap_or(proto::Language::Auto) {
-        proto::Language::Auto => Language::Auto,
-        proto::Language::Zh => Language::Zh,
-        proto::Language::En => Language::En,
-    }
 }
 
 /// What a service instance serves from.
@@ -170,14 +114,37 @@ pub struct ServerConfig {
     pub metrics: Option<tokio::net::TcpListener>,
 }
 
-/// Serves on `listener` until `shutdown` resolves. Health is NOT_SERVING until `load` has
-/// filled in the models, then SERVING; calls left pending by an earlier process are then
-/// analysed.
+/// The models, opened on a worker thread while the service already answers health checks.
+pub type Load = Box<dyn FnOnce() -> Result<crate::service::Models, LoadError> + Send>;
+
+/// How a service stops, as a tree of cancellation tokens: `begin` (a child of `deadline`) stops
+/// new work and ends event streams; `deadline` also stops the calls still running, whose
+/// accepted requests stay pending for the next start. Every call's own token is a child of
+/// `deadline`, cancelled too when its client leaves.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    pub begin: CancellationToken,
+    pub deadline: CancellationToken,
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        let deadline = CancellationToken::new();
+        Self {
+            begin: deadline.child_token(),
+            deadline,
+        }
+    }
+}
+
+/// Serves on `listener` until `shutdown.begin` is cancelled, then waits for the calls in progress
+/// (which `shutdown.deadline` cuts short). Health is NOT_SERVING until `load` has opened the
+/// models, then SERVING; calls left pending by an earlier process are then analysed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: ServerConfig,
-    load: impl FnOnce(Loaded) -> Result<(), String> + Send + 'static,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    load: Load,
+    shutdown: Shutdown,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -187,36 +154,28 @@ pub async fn serve(
         tracing::warn!("no API keys configured: every caller is tenant \"default\"");
     }
     let loaded = Loaded::default();
-    let slots = Slots::new(config.max_concurrent);
-    // Long-lived streams end when shutdown begins, so that it does not wait on them forever.
-    let (closing_tx, closing) = tokio::sync::watch::channel(false);
-    let shutdown = async move {
-        shutdown.await;
-        let _ = closing_tx.send(true);
-    };
     let calls = Arc::new(calls::CallQaService::new(
         loaded.clone(),
-        slots.clone(),
         config.store.clone(),
         config.playbooks.clone(),
-        closing.clone(),
+        shutdown.clone(),
     ));
     if let Some(listener) = config.metrics {
-        let (loaded, slots) = (loaded.clone(), slots.clone());
+        let loaded = loaded.clone();
         let load = move || {
-            let queued = loaded.get().map_or(0, |m| m.engines.whisper.queued());
-            (slots.in_use(), queued)
+            loaded.get().map_or((0, 0), |i| {
+                let queued = i.engines().map_or(0, |e| e.whisper.queued());
+                (i.in_progress(), queued)
+            })
         };
-        let mut closing = closing;
+        let stop = shutdown.begin.clone().cancelled_owned();
         tokio::spawn(async move {
-            let stop = async move {
-                let _ = closing.wait_for(|&c| c).await;
-            };
             if let Err(e) = crate::metrics::serve(listener, load, stop).await {
                 tracing::error!("metrics server: {e}");
             }
         });
     }
+    tokio::spawn(expire_suspensions(config.store.clone()));
     for endpoint in config.webhooks {
         tracing::info!(tenant = %endpoint.tenant, url = %endpoint.url, "delivering events");
         tokio::spawn(crate::delivery::run_endpoint(
@@ -230,9 +189,11 @@ pub async fn serve(
         let loaded = loaded.clone();
         let health = health.clone();
         let calls = calls.clone();
+        let max_concurrent = config.max_concurrent;
         tokio::spawn(async move {
-            match tokio::task::spawn_blocking(move || load(loaded)).await {
-                Ok(Ok(())) => {
+            match tokio::task::spawn_blocking(load).await {
+                Ok(Ok(models)) => {
+                    loaded.set(Inspector::new(models, max_concurrent));
                     health.set_service_status("", ServingStatus::Serving).await;
                     tracing::info!("models loaded; health is SERVING");
                     calls.resume_pending().await;
@@ -257,9 +218,9 @@ pub async fn serve(
     let keys = config.api_keys.clone();
     let transcription = InterceptedService::new(
         TranscriptionServer::new(transcription::TranscriptionService {
-            models: loaded,
-            slots,
+            loaded,
             playbooks: config.playbooks.clone(),
+            calls: shutdown.deadline.clone(),
         })
         .max_decoding_message_size(MAX_MESSAGE_BYTES),
         move |req| keys.check(req),
@@ -284,12 +245,30 @@ pub async fn serve(
         .add_service(call_qa)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
+            shutdown.begin.clone().cancelled_owned(),
         )
         .await;
     loading.abort();
     result?;
     Ok(())
+}
+
+/// Ends suspensions whose training camp's time is up, every minute, with a rep.reinstated event
+/// each.
+async fn expire_suspensions(store: Arc<dyn Store>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let store = store.clone();
+        match blocking(move || Ok(store.expire_suspensions(chrono::Utc::now())?)).await {
+            Ok(events) => {
+                for e in events {
+                    tracing::info!(rep = %e.payload["rep_id"], tenant = %e.tenant, "rep reinstated: suspension expired");
+                }
+            }
+            Err(e) => tracing::error!("expiring suspensions: {e}"),
+        }
+    }
 }
 
 /// Binds the address (port 0 picks a free port) and returns the listener and its real address.

@@ -16,23 +16,25 @@ pub struct Playbooks {
 pub enum PlaybookLookupError {
     #[error("no playbook {0:?} (the folder has: {1})")]
     NotFound(String, String),
+    #[error("{0}: no *.toml playbooks")]
+    Empty(PathBuf),
     #[error(transparent)]
     Invalid(#[from] PlaybookError),
 }
 
 impl Playbooks {
     /// Checks every playbook of the folder now, so that a bad one stops the start.
-    pub fn open(dir: &Path) -> Result<Self, String> {
+    pub fn open(dir: &Path) -> Result<Self, PlaybookLookupError> {
         let p = Self {
             dir: dir.to_owned(),
             loaded: Mutex::new(BTreeMap::new()),
         };
         let names = p.names();
         if names.is_empty() {
-            return Err(format!("{}: no *.toml playbooks", dir.display()));
+            return Err(PlaybookLookupError::Empty(dir.to_owned()));
         }
         for name in names {
-            p.get(&name).map_err(|e| e.to_string())?;
+            p.get(&name)?;
         }
         Ok(p)
     }

@@ -1,14 +1,15 @@
 //! `callqa.v1.Transcription`: a recording in, role-attributed turns out.
 
-use super::{Loaded, Playbooks, ServiceError, Slots, convert};
-use crate::analysis::playbook::Redaction;
-use crate::audio::StreamDecoder;
+use super::{Loaded, Playbooks, blocking, measured};
+use crate::api::convert;
 use crate::audio::channels::Layout;
-use crate::pipeline::{CallOptions, CallTranscript};
 use crate::proto;
 use crate::proto::transcription_server::Transcription;
+use crate::redact::Redaction;
+use crate::service::ServiceError;
+use crate::transcript::{CallOptions, CallTranscript};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 fn to_proto(t: CallTranscript) -> proto::TranscribeResponse {
@@ -26,18 +27,11 @@ fn to_proto(t: CallTranscript) -> proto::TranscribeResponse {
     }
 }
 
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
 pub struct TranscriptionService {
-    pub(super) models: Loaded,
-    pub(super) slots: Slots,
+    pub(super) loaded: Loaded,
     pub(super) playbooks: Arc<Playbooks>,
+    /// The parent of every call's token: cancelled when the drain time is over.
+    pub(super) calls: CancellationToken,
 }
 
 impl TranscriptionService {
@@ -49,33 +43,29 @@ impl TranscriptionService {
             "" => Redaction::default(),
             name => self.playbooks.get(name)?.redaction.clone(),
         };
-        let models = self.models.get()?;
-        let permit = self.slots.acquire()?;
+        let inspector = self.loaded.get()?;
+        let permit = inspector.permit()?;
         // The handler's future is dropped when its client goes away; the guard then stops the
         // transcription it started.
-        let cancel = Arc::new(AtomicBool::new(false));
-        let _guard = CancelOnDrop(cancel.clone());
+        let cancel = self.calls.child_token();
+        let _guard = cancel.clone().drop_guard();
         let opts = CallOptions {
-            language: super::language(req.language),
+            language: convert::language_from(req.language),
             channel_roles: req
                 .channel_roles
                 .iter()
                 .map(|&r| convert::role_from(r))
                 .collect(),
             hotwords: req.hotwords,
-            cancel: Some(cancel),
+            cancel,
             ..CallOptions::default()
         };
         let audio = req.audio;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let decoder = StreamDecoder::from_bytes(audio)?;
-            let mut transcript = models.engines.transcribe(decoder, &opts)?;
-            crate::redact::redact(&mut transcript.turns, &redaction);
+        blocking(move || {
+            let transcript = inspector.transcribe(&permit, audio, &opts, &redaction)?;
             Ok(to_proto(transcript))
         })
         .await
-        .map_err(|e| ServiceError::Internal(format!("worker failed: {e}")))?
     }
 }
 
@@ -85,7 +75,7 @@ impl Transcription for TranscriptionService {
         &self,
         request: Request<proto::TranscribeRequest>,
     ) -> Result<Response<proto::TranscribeResponse>, Status> {
-        super::measured("Transcribe", async move {
+        measured("Transcribe", async move {
             Ok(Response::new(
                 TranscriptionService::transcribe(self, request.into_inner()).await?,
             ))

@@ -4,8 +4,8 @@
 //!
 //! `Store` is what the rest of the service uses; SQLite (one file, WAL) is the embedded
 //! default, and a PostgreSQL implementation can follow the same trait. Recording a call writes
-//! its analysis, runs coaching and writes the events in one transaction: a crash leaves either
-//! all of it or none.
+//! its analysis, asks coaching for its plan, persists it and writes the events in one
+//! transaction: a crash leaves either all of it or none. Reads return typed values.
 
 mod sqlite;
 
@@ -13,8 +13,9 @@ pub use sqlite::SqliteStore;
 
 use crate::analysis::Analysis;
 use crate::analysis::playbook::Playbook;
+use crate::transcript::Turn;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,18 +30,68 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("{0} not found")]
     NotFound(String),
+    #[error("store: unknown event kind {0:?}")]
+    UnknownEventKind(String),
+}
+
+/// The catalogue of events the outbox carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "analysis.completed")]
+    AnalysisCompleted,
+    #[serde(rename = "competitor.mentioned")]
+    CompetitorMentioned,
+    #[serde(rename = "emotion.alert")]
+    EmotionAlert,
+    #[serde(rename = "coaching.assigned")]
+    CoachingAssigned,
+    #[serde(rename = "rep.suspended")]
+    RepSuspended,
+    #[serde(rename = "rep.reinstated")]
+    RepReinstated,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 6] = [
+        EventKind::AnalysisCompleted,
+        EventKind::CompetitorMentioned,
+        EventKind::EmotionAlert,
+        EventKind::CoachingAssigned,
+        EventKind::RepSuspended,
+        EventKind::RepReinstated,
+    ];
+
+    /// The name on the wire: `analysis.completed`, `rep.suspended`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::AnalysisCompleted => "analysis.completed",
+            EventKind::CompetitorMentioned => "competitor.mentioned",
+            EventKind::EmotionAlert => "emotion.alert",
+            EventKind::CoachingAssigned => "coaching.assigned",
+            EventKind::RepSuspended => "rep.suspended",
+            EventKind::RepReinstated => "rep.reinstated",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One event of the outbox. `id` is stable (consumers deduplicate on it); `seq` orders a tenant's
-/// events and is the cursor to resume from.
+/// events and is the cursor to resume from. The payload is the JSON that webhooks carry.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Event {
     pub seq: i64,
     pub id: String,
     pub tenant: String,
-    /// `analysis.completed`, `competitor.mentioned`, `emotion.alert`, `coaching.assigned`,
-    /// `rep.suspended`, `rep.reinstated`.
-    pub kind: String,
+    pub kind: EventKind,
     pub created_at: DateTime<Utc>,
     pub payload: Value,
 }
@@ -175,7 +226,28 @@ pub struct AnalysisRow {
     pub analysed_at: DateTime<Utc>,
 }
 
+/// What a stored call was analysed from and under which rules: a repeated request with the same
+/// audio and playbook revision needs no new analysis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallIdentity {
+    pub content_hash: Option<String>,
+    pub playbook_revision: String,
+}
+
+/// A request accepted but not yet analysed, kept so that a crash loses nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCall {
+    pub tenant: String,
+    pub call_id: String,
+    /// The request as received (the API's encoding).
+    pub request: Vec<u8>,
+}
+
+/// Calls, analyses and coaching; pending work; the events outbox and its webhook cursors. Every
+/// method names the tenant whose data it touches, except the few that serve every tenant
+/// (`expire_suspensions`, `pending`).
 pub trait Store: Send + Sync {
+    // --- calls and their analyses
     /// Records an analysis (replacing an earlier one of the same call id: scores never count
     /// twice), runs coaching for the call's rep, and writes the events; all or nothing.
     fn record(
@@ -185,6 +257,20 @@ pub trait Store: Send + Sync {
         playbook: &Playbook,
         now: DateTime<Utc>,
     ) -> Result<Recorded, StoreError>;
+
+    /// The stored Analysis of a call.
+    fn analysis(&self, tenant: &str, call_id: &str) -> Result<Analysis, StoreError>;
+
+    /// A call's turns before PII redaction, if its playbook kept them.
+    fn original_turns(&self, tenant: &str, call_id: &str) -> Result<Vec<Turn>, StoreError>;
+
+    /// The content hash and playbook revision of a call's stored analysis, if there is one.
+    fn identity(&self, tenant: &str, call_id: &str) -> Result<Option<CallIdentity>, StoreError>;
+
+    /// A tenant's analysed calls, newest first.
+    fn list(&self, tenant: &str, query: &ListQuery) -> Result<Vec<AnalysisRow>, StoreError>;
+
+    // --- coaching and reports
 
     /// Ends a rep's active suspension because the training camp was completed.
     fn complete_training(
@@ -197,26 +283,12 @@ pub trait Store: Send + Sync {
     /// Ends every suspension whose time is up (all tenants), with a `rep.reinstated` event each.
     fn expire_suspensions(&self, now: DateTime<Utc>) -> Result<Vec<Event>, StoreError>;
 
-    /// The stored Analysis of a call, as JSON.
-    fn analysis(&self, tenant: &str, call_id: &str) -> Result<Value, StoreError>;
-
-    /// A call's turns before PII redaction (JSON), if its playbook kept them.
-    fn original_turns(&self, tenant: &str, call_id: &str) -> Result<Value, StoreError>;
-
     fn rep_profile(&self, tenant: &str, rep_id: &str) -> Result<RepProfile, StoreError>;
 
     /// `month` is the first day of the month.
     fn month(&self, tenant: &str, month: NaiveDate) -> Result<MonthData, StoreError>;
 
-    /// The content hash and playbook revision of a call's stored analysis, if there is one.
-    fn identity(
-        &self,
-        tenant: &str,
-        call_id: &str,
-    ) -> Result<Option<(Option<String>, String)>, StoreError>;
-
-    /// A tenant's analysed calls, newest first.
-    fn list(&self, tenant: &str, query: &ListQuery) -> Result<Vec<AnalysisRow>, StoreError>;
+    // --- pending work
 
     /// Keeps an accepted request until its analysis is recorded (which removes it).
     fn put_pending(
@@ -227,11 +299,21 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Every pending request: (tenant, call id, request), oldest first.
-    fn pending(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError>;
+    /// Every pending request, oldest first.
+    fn pending(&self) -> Result<Vec<PendingCall>, StoreError>;
 
     /// Forgets a pending request that cannot be analysed (it was answered with an error).
     fn drop_pending(&self, tenant: &str, call_id: &str) -> Result<(), StoreError>;
+
+    // --- the outbox and its webhooks
+
+    /// A tenant's events after the cursor `after_seq`, oldest first.
+    fn events_after(
+        &self,
+        tenant: &str,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError>;
 
     /// Where a webhook endpoint is in a tenant's events (0: nothing sent yet).
     fn webhook_cursor(&self, endpoint: &str, tenant: &str) -> Result<i64, StoreError>;
@@ -256,12 +338,10 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<(i64, Event)>, StoreError>;
     /// The outcome of a replay: delivered, or failed again with this error.
     fn webhook_replayed(&self, id: i64, error: Option<&str>) -> Result<(), StoreError>;
+}
 
-    /// A tenant's events after the cursor `after_seq`, oldest first.
-    fn events_after(
-        &self,
-        tenant: &str,
-        after_seq: i64,
-        limit: usize,
-    ) -> Result<Vec<Event>, StoreError>;
+/// The Analysis exactly as the store gives it back (through its JSON text), so that a reply made
+/// now and one read later carry the same floats.
+pub fn as_stored(analysis: &Analysis) -> Result<Analysis, StoreError> {
+    Ok(serde_json::from_str(&serde_json::to_string(analysis)?)?)
 }

@@ -1,3 +1,6 @@
-//! Text models and matching.
+//! Text models and matching: sentence embeddings, edit distance.
 
+pub mod edit;
 pub mod embed;
+
+pub use edit::edit_distance;

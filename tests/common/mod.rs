@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 /// The models installed by `make test` (`callqa models install`).
 pub fn model_dir() -> ModelDir {
-    let dir = ModelDir(ModelDir::default_path());
+    let dir = ModelDir::new(ModelDir::default_path());
     assert!(
-        dir.0.join("ggml-base.bin").is_file(),
+        dir.path.join("ggml-base.bin").is_file(),
         "models are not installed in {}; run `make test` (or `callqa models install`) first",
-        dir.0.display()
+        dir.path.display()
     );
     dir
 }
@@ -45,18 +45,29 @@ pub fn load_16k(path: &std::path::Path) -> Vec<f32> {
 }
 
 pub fn threads() -> usize {
-    callqa::engines::cores()
+    callqa::service::engines::cores()
 }
 
 /// The transcription engines, as `callqa transcribe` builds them.
-pub fn engines() -> callqa::pipeline::Engines {
+pub fn engines() -> callqa::transcript::Engines {
     let config = callqa::asr::pool::PoolConfig::for_cores(threads());
-    callqa::engines::pipeline(
+    callqa::service::engines::transcription(
         &model_dir(),
-        &callqa::engines::WhisperChoice::parse("base"),
+        &callqa::service::engines::WhisperChoice::parse("base"),
         &config,
     )
     .unwrap()
+}
+
+/// The inspection service with every model loaded, as `callqa analyze` opens it.
+pub fn inspector() -> callqa::service::Inspector {
+    let models = callqa::service::Models::load(
+        &model_dir(),
+        &callqa::service::engines::WhisperChoice::parse("base"),
+        &callqa::asr::pool::PoolConfig::for_cores(threads()),
+    )
+    .unwrap();
+    callqa::service::Inspector::new(models, 2)
 }
 
 pub fn fixture(name: &str) -> PathBuf {
@@ -191,25 +202,34 @@ pub async fn start_server(
     let (listener, addr) = callqa::server::bind("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let load = move |loaded: callqa::server::Loaded| {
-        let engines = callqa::engines::pipeline(
+    let load: callqa::server::Load = Box::new(move || {
+        callqa::service::Models::load(
             &dir,
-            &callqa::engines::WhisperChoice::parse("base"),
+            &callqa::service::engines::WhisperChoice::parse("base"),
             &callqa::asr::pool::PoolConfig::for_cores(2),
-        )?;
-        loaded.set(callqa::server::Models {
-            engines,
-            analysers: callqa::engines::AnalyserPool::new(dir),
-        });
-        Ok(())
-    };
+        )
+    });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(callqa::server::serve(listener, config, load, async {
-        stop_rx.await.ok();
-    }));
+    let server = tokio::spawn(callqa::server::serve(
+        listener,
+        config,
+        load,
+        stopped_by(stop_rx),
+    ));
     let addr = addr.to_string();
     serving(connect(&addr).await).await;
     (addr, stop_tx, server)
+}
+
+/// A shutdown that begins when `stop` is sent (or dropped).
+pub fn stopped_by(stop: tokio::sync::oneshot::Receiver<()>) -> callqa::server::Shutdown {
+    let shutdown = callqa::server::Shutdown::new();
+    let begin = shutdown.begin.clone();
+    tokio::spawn(async move {
+        stop.await.ok();
+        begin.cancel();
+    });
+    shutdown
 }
 
 /// A PNG of a local HTML page as headless Chromium renders it (`make test` installs chromium).

@@ -1,15 +1,14 @@
-//! `StreamCall`: a call analysed while it happens (see `crate::live`), stored when it ends.
+//! `StreamCall`: a call analysed while it happens (see `crate::service::live`), stored when it
+//! ends.
 
-use super::{CallQaService, analyse_and_record, blocking, date, non_empty, roles};
-use crate::analysis::CallInfo;
+use super::{CallQaService, blocking, date, roles};
+use crate::api::convert;
 use crate::audio::raw::{Encoding, RawFormat};
-use crate::live::{self, LiveError, StreamFormat};
 use crate::proto::stream_call_request::Request as Message;
 use crate::proto::{self, AudioEncoding, StreamCallResponse, stream_call_response::Event};
-use crate::server::{ServiceError, convert, language};
-use chrono::Utc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::service::live::{LiveAudio, StreamFormat};
+use crate::service::{self, CallMeta, ServiceError};
+use crate::transcript::CallOptions;
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
@@ -71,16 +70,20 @@ impl CallQaService {
         };
         let format = format(&config)?;
         let playbook = self.playbooks.get(&config.playbook)?;
-        let call_date =
-            date(&config.call_date, "call_date")?.unwrap_or_else(|| Utc::now().date_naive());
-        let models = self.models.get()?;
-        let permit = self.slots.acquire()?;
+        let meta = CallMeta {
+            call_id: Some(config.call_id.clone()),
+            rep_id: Some(config.rep_id.clone()),
+            customer_id: Some(config.customer_id.clone()),
+            call_date: date(&config.call_date, "call_date")?,
+        };
+        let inspector = self.loaded.get()?;
+        let permit = inspector.permit()?;
 
         let (audio_tx, audio_rx) = mpsc::channel::<Vec<u8>>(AUDIO_QUEUE);
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-        let cancelled = Arc::new(AtomicBool::new(false));
+        let cancel = self.call_token();
         {
-            let (tx, cancelled) = (tx.clone(), cancelled.clone());
+            let (tx, cancel) = (tx.clone(), cancel.clone());
             tokio::spawn(async move {
                 loop {
                     match inbound.message().await {
@@ -92,18 +95,17 @@ impl CallQaService {
                             }
                         }
                         Ok(Some(_)) => {
-                            cancelled.store(true, Ordering::Relaxed);
-                            let _ = tx
-                                .send(Err(Status::invalid_argument(
-                                    "after the config, a stream carries only audio",
-                                )))
-                                .await;
+                            cancel.cancel();
+                            let refused = ServiceError::InvalidArgument(
+                                "after the config, a stream carries only audio".into(),
+                            );
+                            let _ = tx.send(Err(Status::from(refused))).await;
                             break;
                         }
                         Ok(None) => break, // the client has sent everything
                         Err(_) => {
                             // The client went away: stop its work.
-                            cancelled.store(true, Ordering::Relaxed);
+                            cancel.cancel();
                             break;
                         }
                     }
@@ -115,67 +117,41 @@ impl CallQaService {
         let new_events = self.new_events.clone();
         tokio::spawn(async move {
             let events = tx.clone();
+            let opts = CallOptions {
+                language: convert::language_from(config.language),
+                channel_roles: roles(&config.channel_roles),
+                cancel,
+                ..CallOptions::default()
+            };
             let outcome = blocking(move || {
-                let _permit = permit;
-                let opts =
-                    playbook.call_options(language(config.language), roles(&config.channel_roles));
-                let finished = live::run(
-                    &models.engines,
-                    &models.analysers,
-                    &playbook,
-                    &opts,
+                let emit = |event, audio_received_ms| {
+                    let event = convert::live_event(event);
+                    crate::metrics::metrics().live_event(kind(&event));
+                    events
+                        .blocking_send(Ok(StreamCallResponse {
+                            audio_received_ms,
+                            event: Some(event),
+                        }))
+                        .is_ok()
+                };
+                let audio = LiveAudio {
                     format,
-                    audio_rx,
-                    &cancelled,
-                    |event, audio_received_ms| {
-                        let event = convert::live_event(event);
-                        crate::metrics::metrics().live_event(kind(&event));
-                        events
-                            .blocking_send(Ok(StreamCallResponse {
-                                audio_received_ms,
-                                event: Some(event),
-                            }))
-                            .is_ok()
-                    },
-                );
-                let finished = match finished {
-                    Ok(f) => f,
-                    Err(LiveError::Cancelled) => return Ok(None),
-                    Err(LiveError::Pipeline(e)) => return Err(e.into()),
-                    Err(e @ (LiveError::Analysers(_) | LiveError::Internal(_))) => {
-                        return Err(ServiceError::Internal(e.to_string()));
-                    }
+                    chunks: audio_rx,
                 };
-                let call_id =
-                    non_empty(config.call_id).unwrap_or_else(|| finished.content_hash.clone());
-                let transcript = finished.transcript;
-                let info = CallInfo {
-                    rep_id: non_empty(config.rep_id),
-                    customer_id: non_empty(config.customer_id),
-                    call_date,
-                    content_hash: Some(finished.content_hash),
-                    ..CallInfo::of_transcript(call_id, &transcript, finished.transcription_ms)
-                };
-                let analysis = analyse_and_record(
-                    &models,
-                    &*store,
-                    &tenant,
-                    &playbook,
-                    info,
-                    transcript.turns,
-                )?;
-                Ok(Some((analysis, transcript.duration_ms)))
+                let analysis = inspector.stream(&permit, &playbook, audio, meta, &opts, emit)?;
+                service::record(&*store, &tenant, &analysis, &playbook)?;
+                Ok(analysis)
             })
             .await;
             let reply = match outcome {
-                Ok(Some((analysis, duration_ms))) => {
+                Ok(analysis) => {
                     new_events.notify_waiters();
                     Ok(StreamCallResponse {
-                        audio_received_ms: duration_ms,
+                        audio_received_ms: analysis.duration_ms,
                         event: Some(Event::Analysis(convert::analysis(analysis))),
                     })
                 }
-                Ok(None) => return, // cancelled: nobody is listening
+                Err(ServiceError::Cancelled) => return, // nobody is listening
                 Err(e) => Err(Status::from(e)),
             };
             let _ = tx.send(reply).await;

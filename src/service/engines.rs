@@ -1,5 +1,6 @@
 //! Opening the inference engines from the model directory.
 
+use super::Models;
 use crate::analysis::emotion::EmotionHead;
 use crate::analysis::playbook::Playbook;
 use crate::analysis::{Analysis, CallInfo};
@@ -8,11 +9,21 @@ use crate::asr::{AsrError, WhisperPool};
 use crate::audio::vad::Vad;
 use crate::models::ModelDir;
 use crate::onnx::{self, OnnxError};
-use crate::pipeline::Engines;
-use crate::pipeline::Turn;
 use crate::text::embed::{EmbedError, Embedder};
+use crate::transcript::{Engines, Turn};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// A model that would not open.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    #[error(transparent)]
+    Whisper(#[from] AsrError),
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+}
 
 /// Which Whisper model to use: a shipped one by name, or a user's own GGML file.
 #[derive(Debug, Clone)]
@@ -132,15 +143,31 @@ impl AnalyserPool {
     }
 }
 
-/// Everything a call transcription needs: the Whisper pool and VAD sessions.
-pub fn pipeline(
+/// Everything a call transcription needs: the Whisper pool and the VAD.
+pub fn transcription(
     dir: &ModelDir,
     choice: &WhisperChoice,
     config: &PoolConfig,
-) -> Result<Engines, String> {
-    let vad = vad(dir).map_err(|e| e.to_string())?;
-    let pool = whisper(dir, choice, config).map_err(|e| e.to_string())?;
+) -> Result<Engines, LoadError> {
+    let vad = vad(dir)?;
+    let pool = whisper(dir, choice, config)?;
     Ok(Engines::new(pool, vad))
+}
+
+impl Models {
+    /// Opens every model an inspection uses, so that a service that loaded is ready.
+    pub fn load(
+        dir: &ModelDir,
+        choice: &WhisperChoice,
+        config: &PoolConfig,
+    ) -> Result<Self, LoadError> {
+        let analysers = AnalyserPool::new(dir.clone());
+        analysers.add(Analyser::new(dir)?);
+        Ok(Self {
+            engines: Some(transcription(dir, choice, config)?),
+            analysers,
+        })
+    }
 }
 
 pub fn cores() -> usize {

@@ -2,15 +2,17 @@
 //! 512-d sentence embeddings) and writes it as ONNX. Only data whose licence allows a shipped model
 //! trains it (../shared/emotion/README.md); the non-commercial and research-only sets evaluate it.
 
-use super::emotion::CLASSES;
+use super::{Context, Result};
+use crate::analysis::emotion::{CLASSES, EmotionHead};
+use crate::models::ModelDir;
 use crate::models::embedding::{Dim, value_info};
 use crate::models::protowire::Writer;
-
-const FLOAT: u64 = 1; // ONNX TensorProto.FLOAT
 use crate::text::embed::{DIM, Embedder};
-use anyhow::{Context, Result};
+use serde_json::json;
 use std::collections::HashSet;
 use std::path::Path;
+
+const FLOAT: u64 = 1; // ONNX TensorProto.FLOAT
 
 const FRUSTRATION: usize = 0;
 const PERFUNCTORY: usize = 1;
@@ -395,6 +397,96 @@ pub fn evaluation_data(dir: &Path) -> Result<Vec<(&'static str, String, usize)>>
         out.push(("twitter_us_airline", t.clone(), class));
     }
     Ok(out)
+}
+
+/// Trains the head on `data`, writes it to `out` as ONNX, and measures what was written (through
+/// ONNX Runtime, as it ships) on the held-out examples and the evaluation-only sets.
+pub fn train_and_measure(
+    dir: &ModelDir,
+    data: &Path,
+    out: &Path,
+    epochs: usize,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let examples = training_data(data)?;
+    let (held, trained): (Vec<_>, Vec<_>) = examples.iter().partition(|e| is_held_out(&e.text));
+    let mut embedder = crate::service::engines::embedder(dir)?;
+    eprintln!(
+        "embedding {} training and {} held-out texts",
+        trained.len(),
+        held.len()
+    );
+    fn texts<'a>(v: &[&'a Example]) -> Vec<&'a str> {
+        v.iter().map(|e| e.text.as_str()).collect()
+    }
+    let x_train = embed_all(&mut embedder, &texts(&trained))?;
+    let y_train: Vec<usize> = trained.iter().map(|e| e.class).collect();
+    let head = fit(&x_train, &y_train, epochs);
+    std::fs::write(out, to_onnx(&head)).with_context(|| out.display().to_string())?;
+
+    // Held-out metrics, through ONNX Runtime on the file just written (what ships).
+    let env = crate::onnx::environment(&dir.onnxruntime_lib())?;
+    let session_bytes = std::fs::read(out)?;
+    if session_bytes != to_onnx(&head) {
+        super::error::bail!("{}: the written head differs", out.display());
+    }
+    let x_held = embed_all(&mut embedder, &texts(&held))?;
+    let predicted: Vec<usize> = x_held
+        .iter()
+        .map(|x| argmax(&head.probabilities(x)))
+        .collect();
+    let mut confusion = [[0usize; 4]; 4];
+    for (e, p) in held.iter().zip(&predicted) {
+        confusion[e.class][*p] += 1;
+    }
+    let mut report = serde_json::Map::new();
+    let correct: usize = (0..4).map(|c| confusion[c][c]).sum();
+    report.insert("held_out_examples".into(), json!(held.len()));
+    report.insert(
+        "held_out_accuracy".into(),
+        json!(correct as f64 / held.len().max(1) as f64),
+    );
+    let mut f1s = Vec::new();
+    for (c, name) in CLASSES.iter().enumerate() {
+        let tp = confusion[c][c] as f64;
+        let p = tp / (0..4).map(|r| confusion[r][c]).sum::<usize>().max(1) as f64;
+        let r = tp / confusion[c].iter().sum::<usize>().max(1) as f64;
+        let f1 = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
+        f1s.push(f1);
+        report.insert(name.to_string(), json!({"precision": p, "recall": r, "f1": f1, "support": confusion[c].iter().sum::<usize>()}));
+    }
+    report.insert("macro_f1".into(), json!(f1s.iter().sum::<f64>() / 4.0));
+    // Evaluation-only sets: three classes (frustration / positive / neutral).
+    let eval = evaluation_data(data)?;
+    let mut shipped = EmotionHead::from_bytes(env, &session_bytes)?;
+    for source in ["smp2020_ewect", "twitter_us_airline"] {
+        let rows: Vec<_> = eval.iter().filter(|(s, _, _)| *s == source).collect();
+        let xs = embed_all(
+            &mut embedder,
+            &rows.iter().map(|(_, t, _)| t.as_str()).collect::<Vec<_>>(),
+        )?;
+        let scores = shipped.classify(&xs)?;
+        let right = scores
+            .iter()
+            .zip(&rows)
+            .filter(|(s, (_, _, c))| s.argmax() == *c)
+            .count();
+        report.insert(
+            format!("{source}_accuracy"),
+            json!(right as f64 / rows.len().max(1) as f64),
+        );
+        report.insert(format!("{source}_examples"), json!(rows.len()));
+    }
+    Ok(report)
+}
+
+fn argmax(p: &[f32]) -> usize {
+    (0..p.len())
+        .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! lowest-scoring calls with the evidence behind their failed dimensions. Charts are SVG drawn
 //! with plotters.
 
+use super::{escape, radar_svg};
 use crate::analysis::Analysis;
-use crate::coaching::report::{escape, radar_svg};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write;

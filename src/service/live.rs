@@ -7,6 +7,8 @@
 //! and raises the alerts. The finished call's transcript is assembled as a recording's would be,
 //! so its Analysis matches `AnalyzeCall`'s but for where the windows were cut.
 
+use super::ServiceError;
+use super::engines::AnalyserPool;
 use crate::analysis::competitors::{CompetitorMatcher, Mention};
 use crate::analysis::emotion::{self, EmotionAlert};
 use crate::analysis::playbook::Playbook;
@@ -15,36 +17,18 @@ use crate::audio::channels::{Layout, channel_roles};
 use crate::audio::decode::MAX_DURATION_SECS;
 use crate::audio::raw::{RawDecoder, RawFormat};
 use crate::audio::{DecodeError, StreamDecoder};
-use crate::engines::AnalyserPool;
-use crate::pipeline::{
-    CallOptions, CallSession, CallTranscript, Engines, Packing, PipelineError, SharedProsody,
-    TURN_JOIN_GAP_MS, TrackPlan, Turn, WindowMsg, append_segment, infer_mono_roles,
-};
 use crate::redact;
 use crate::text::embed::EmbedError;
+use crate::transcript::{
+    CallOptions, CallSession, CallTranscript, Engines, Packing, SharedProsody, TURN_JOIN_GAP_MS,
+    TrackPlan, Turn, WindowMsg, append_segment, infer_mono_roles,
+};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use tokio::sync::mpsc::Receiver;
-
-#[derive(Debug, thiserror::Error)]
-pub enum LiveError {
-    #[error(transparent)]
-    Pipeline(#[from] PipelineError),
-    #[error("analysers: {0}")]
-    Analysers(#[from] EmbedError),
-    #[error("the client went away")]
-    Cancelled,
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl From<DecodeError> for LiveError {
-    fn from(e: DecodeError) -> Self {
-        LiveError::Pipeline(e.into())
-    }
-}
+use tokio_util::sync::CancellationToken;
 
 /// How the stream's bytes are to be read.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +38,12 @@ pub enum StreamFormat {
     /// A container (WAV, MP3, Ogg, FLAC, WebM…) that can be read front to back, detected from
     /// the bytes.
     Container,
+}
+
+/// A live call's audio: its bytes as they arrive, and how to read them.
+pub struct LiveAudio {
+    pub format: StreamFormat,
+    pub chunks: Receiver<Vec<u8>>,
 }
 
 /// Something that happened during the call, in the order it became known.
@@ -171,23 +161,21 @@ impl Source {
     }
 }
 
-/// Transcribes a call as its bytes arrive on `audio`, calling `emit` with each event and the
-/// call time received so far. The call ends when `audio` closes; `cancelled` (set by the caller,
-/// or here when `emit` returns false) stops it early.
-#[allow(clippy::too_many_arguments)]
+/// Transcribes a call as its bytes arrive, calling `emit` with each event and the
+/// call time received so far. The call ends when `audio` closes; `opts.cancel` (cancelled by the
+/// caller, or here when `emit` returns false) stops it early.
 pub fn run(
     engines: &Engines,
     analysers: &AnalyserPool,
     playbook: &Playbook,
     opts: &CallOptions,
-    format: StreamFormat,
-    audio: Receiver<Vec<u8>>,
-    cancelled: &AtomicBool,
+    LiveAudio { format, chunks }: LiveAudio,
     emit: impl FnMut(LiveEvent, u64) -> bool + Send,
-) -> Result<Finished, LiveError> {
+) -> Result<Finished, ServiceError> {
+    let cancelled = &opts.cancel;
     let hash = Arc::new(Mutex::new(Sha256::new()));
     let bytes = Bytes {
-        rx: Mutex::new(audio),
+        rx: Mutex::new(chunks),
         hash: hash.clone(),
         buf: Vec::new(),
         pos: 0,
@@ -207,7 +195,7 @@ pub fn run(
     };
     let position = AtomicU64::new(0);
     let (out, windows) = mpsc::channel();
-    std::thread::scope(|scope| -> Result<Finished, LiveError> {
+    std::thread::scope(|scope| -> Result<Finished, ServiceError> {
         let mut session =
             CallSession::new(engines, opts, rate, channels, layout, Packing::Live, out)?;
         let plan = session.plan().clone();
@@ -221,10 +209,10 @@ pub fn run(
         });
         let max_frames = MAX_DURATION_SECS * u64::from(rate);
         let mut frames = 0;
-        let fed = (|| -> Result<(), LiveError> {
+        let fed = (|| -> Result<(), ServiceError> {
             while let Some(chunk) = source.next_chunk()? {
-                if cancelled.load(Ordering::Relaxed) {
-                    return Err(LiveError::Cancelled);
+                if cancelled.is_cancelled() {
+                    return Err(ServiceError::Cancelled);
                 }
                 frames += chunk[0].len() as u64;
                 if frames > max_frames {
@@ -238,8 +226,8 @@ pub fn run(
                 position.store(session.position_ms(), Ordering::Relaxed);
             }
             // An audio channel closed because the client went away is no end of call.
-            match cancelled.load(Ordering::Relaxed) {
-                true => Err(LiveError::Cancelled),
+            match cancelled.is_cancelled() {
+                true => Err(ServiceError::Cancelled),
                 false => Ok(()),
             }
         })();
@@ -248,7 +236,7 @@ pub fn run(
         let end = match fed {
             Ok(()) => session.finish(),
             Err(e) => {
-                cancelled.store(true, Ordering::Relaxed);
+                cancelled.cancel();
                 drop(session);
                 let _ = collector.join();
                 return Err(e);
@@ -256,9 +244,9 @@ pub fn run(
         };
         let segments = collector
             .join()
-            .map_err(|_| LiveError::Internal("the collector panicked".into()))??;
-        if cancelled.load(Ordering::Relaxed) {
-            return Err(LiveError::Cancelled);
+            .map_err(|_| ServiceError::Worker("the live collector panicked".into()))??;
+        if cancelled.is_cancelled() {
+            return Err(ServiceError::Cancelled);
         }
         let transcript = end?.transcript(segments);
         let content_hash = hex::encode(
@@ -282,9 +270,9 @@ fn collect(
     prosody: Vec<SharedProsody>,
     mut rules: Rules<'_>,
     analysers: &AnalyserPool,
-    cancelled: &AtomicBool,
+    cancelled: &CancellationToken,
     mut emit: impl FnMut(LiveEvent) -> bool,
-) -> Result<Vec<Turn>, LiveError> {
+) -> Result<Vec<Turn>, ServiceError> {
     let mut turns = LiveTurns::new(plan.clone());
     let mut segments = Vec::new();
     let mut events = Vec::new();
@@ -292,7 +280,7 @@ fn collect(
     let handle = |rules: &mut Rules<'_>,
                   updates: Vec<Update>,
                   events: &mut Vec<LiveEvent>|
-     -> Result<(), LiveError> {
+     -> Result<(), ServiceError> {
         for mut u in updates {
             if let Some(new) = u.new_segment.take() {
                 analysers.with(|a| rules.segment(u.id, &new, a.parts().0, events))?;
@@ -335,7 +323,7 @@ fn collect(
         for e in events.drain(..) {
             if !stop && !emit(e) {
                 stop = true;
-                cancelled.store(true, Ordering::Relaxed);
+                cancelled.cancel();
             }
         }
     }

@@ -1,11 +1,30 @@
-//! From the crate's types to callqa.v1 messages. Field for field: the JSON of `callqa analyze`
-//! and these messages are one schema (tests/analysis.rs checks the JSON side).
+//! Between the crate's types and callqa.v1 messages. Field for field: the JSON of `callqa
+//! analyze` and these messages are one schema (tests/analysis.rs checks the JSON side).
 
 use crate::analysis::{self, Analysis};
+use crate::asr::Language;
 use crate::audio::channels::Role;
-use crate::pipeline::{RoleSource, Turn};
 use crate::proto;
+use crate::service::live::LiveEvent;
 use crate::store::{self, Event, RepProfile};
+use crate::transcript::{RoleSource, Turn};
+
+pub fn language(l: Language) -> i32 {
+    (match l {
+        Language::Auto => proto::Language::Auto,
+        Language::Zh => proto::Language::Zh,
+        Language::En => proto::Language::En,
+    }) as i32
+}
+
+/// An unknown value is `Auto`: the language is then detected.
+pub fn language_from(l: i32) -> Language {
+    match proto::Language::try_from(l).unwrap_or(proto::Language::Auto) {
+        proto::Language::Auto => Language::Auto,
+        proto::Language::Zh => Language::Zh,
+        proto::Language::En => Language::En,
+    }
+}
 
 pub fn role(r: Role) -> i32 {
     (match r {
@@ -138,8 +157,7 @@ pub fn emotion_alert(a: analysis::emotion::EmotionAlert) -> proto::EmotionAlert 
 }
 
 /// A live event as the stream sends it.
-pub fn live_event(e: crate::live::LiveEvent) -> proto::stream_call_response::Event {
-    use crate::live::LiveEvent;
+pub fn live_event(e: LiveEvent) -> proto::stream_call_response::Event {
     use proto::stream_call_response::Event;
     match e {
         LiveEvent::Turn {
@@ -386,7 +404,7 @@ pub fn event(e: Event) -> proto::Event {
     proto::Event {
         seq: e.seq,
         id: e.id,
-        kind: e.kind,
+        kind: e.kind.as_str().to_owned(),
         created_at: e.created_at.to_rfc3339(),
         payload: Some(match e.payload {
             serde_json::Value::Object(o) => json_to_struct(o),

@@ -5,7 +5,8 @@
 //! only from the start of the current speech segment and for the window being filled, so a
 //! two-hour call needs little more memory than a short one (the prosody frames: 400 B/s).
 
-use crate::asr::guards::is_cjk;
+use super::turns::{infer_mono_roles, join_turns};
+use super::{CallTranscript, RoleSource, Turn};
 use crate::asr::window::SAMPLES_PER_MS;
 use crate::asr::window::{Window, WindowPacker};
 use crate::asr::{
@@ -17,18 +18,15 @@ use crate::audio::resample::{ResampleError, StreamResampler};
 use crate::audio::vad::{SpeechChunk, StreamVad, Vad, VadParams};
 use crate::audio::{DecodeError, StreamDecoder};
 use crate::onnx::OnnxError;
-use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 
 /// How long to listen before deciding whether stereo channels are copies of each other.
 const MAX_LAYOUT_PROBE_SECS: u64 = 60;
-/// Segments of one speaker closer than this are one turn.
-pub(crate) const TURN_JOIN_GAP_MS: u64 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
+pub enum TranscribeError {
     #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error(transparent)]
@@ -53,9 +51,9 @@ pub struct CallOptions {
     pub hotwords: Vec<String>,
     pub vad: VadParams,
     pub beam_size: usize,
-    /// Set by a caller that may go away (a client that hangs up): the call stops at the next
-    /// chunk of audio.
-    pub cancel: Option<Arc<AtomicBool>>,
+    /// Cancelled when the caller goes away (a client that hangs up) or the service shuts
+    /// down: the call stops at the next chunk of audio.
+    pub cancel: CancellationToken,
 }
 
 impl Default for CallOptions {
@@ -66,79 +64,7 @@ impl Default for CallOptions {
             hotwords: Vec::new(),
             vad: VadParams::default(),
             beam_size: 1,
-            cancel: None,
-        }
-    }
-}
-
-/// Where a turn's role came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleSource {
-    /// The channel the speech was recorded on (configured or the stereo default).
-    Channel,
-    /// Guessed from what was said (mono recordings): a heuristic, not a measurement.
-    Heuristic,
-    /// Not known.
-    #[default]
-    None,
-}
-
-/// One speaker's stretch of talk. As JSON (one per line) it is also the text-transcript format
-/// of `callqa playbook test`, where only role, start_ms, end_ms and text are required.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Turn {
-    pub role: Role,
-    #[serde(default)]
-    pub role_source: RoleSource,
-    /// The recorded channel, for per-channel layouts.
-    #[serde(default)]
-    pub channel: Option<usize>,
-    pub start_ms: u64,
-    pub end_ms: u64,
-    pub text: String,
-    #[serde(default)]
-    pub words: Vec<Word>,
-    #[serde(default)]
-    pub avg_logprob: f32,
-    /// Loudness and pitch of the turn, when it came from audio.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prosody: Option<Prosody>,
-}
-
-impl Turn {
-    /// The time of a character offset in the text, interpolated across the turn (for sentences
-    /// inside a turn that carries no word times).
-    pub fn time_at(&self, char_offset: usize) -> u64 {
-        let n_chars = self.text.chars().count().max(1) as u64;
-        self.start_ms + self.end_ms.saturating_sub(self.start_ms) * char_offset as u64 / n_chars
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CallTranscript {
-    pub language: String,
-    pub duration_ms: u64,
-    pub sample_rate: u32,
-    pub channels: usize,
-    pub layout: Layout,
-    /// Speech found by VAD, summed over tracks.
-    pub speech_ms: u64,
-    /// Whisper windows decoded.
-    pub windows: usize,
-    pub turns: Vec<Turn>,
-}
-
-impl CallTranscript {
-    /// Why the transcript has no turns, when it has none.
-    pub fn empty_note(&self) -> Option<String> {
-        match (self.turns.is_empty(), self.speech_ms) {
-            (false, _) => None,
-            (true, 0) => Some("no speech was found in the recording".to_owned()),
-            (true, _) => Some(
-                "the speech found was transcribed to nothing (noise or hallucination removed)"
-                    .to_owned(),
-            ),
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -159,7 +85,7 @@ impl Engines {
         &self,
         decoder: StreamDecoder,
         opts: &CallOptions,
-    ) -> Result<CallTranscript, PipelineError> {
+    ) -> Result<CallTranscript, TranscribeError> {
         transcribe_call(self, decoder, opts)
     }
 }
@@ -231,7 +157,7 @@ impl TrackPlan {
     }
 
     /// Waits for a window's result and returns its segments in call time.
-    pub fn segments(&self, s: Submitted) -> Result<Vec<Turn>, PipelineError> {
+    pub fn segments(&self, s: Submitted) -> Result<Vec<Turn>, TranscribeError> {
         let result = s.pending.recv().map_err(|_| AsrError::PoolClosed)??;
         let (channel, role) = self.tracks[s.track];
         let channel = self.per_channel().then_some(channel);
@@ -282,7 +208,7 @@ struct Dispatcher<'e> {
 }
 
 impl Dispatcher<'_> {
-    fn submit(&mut self, track: usize, mut window: Window) -> Result<(), PipelineError> {
+    fn submit(&mut self, track: usize, mut window: Window) -> Result<(), TranscribeError> {
         let audio = std::mem::take(&mut window.audio);
         if self.decode.is_none() {
             let language = match self.opts.language {
@@ -314,7 +240,7 @@ impl Dispatcher<'_> {
         track: usize,
         packer: &mut WindowPacker,
         chunks: Vec<SpeechChunk>,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<(), TranscribeError> {
         for chunk in chunks {
             self.speech_ms += chunk.segment().end_ms - chunk.segment().start_ms;
             for window in packer.push(chunk) {
@@ -362,12 +288,12 @@ impl<'a> CallSession<'a> {
         layout: Layout,
         packing: Packing,
         out: Sender<WindowMsg>,
-    ) -> Result<Self, PipelineError> {
+    ) -> Result<Self, TranscribeError> {
         if opts.language == Language::Zh && !engines.whisper.is_multilingual() {
             return Err(AsrError::EnglishOnly("zh".into()).into());
         }
         if opts.channel_roles.len() > channels {
-            return Err(PipelineError::Options(format!(
+            return Err(TranscribeError::Options(format!(
                 "{} channel roles given for a {channels}-channel recording",
                 opts.channel_roles.len()
             )));
@@ -419,7 +345,7 @@ impl<'a> CallSession<'a> {
     }
 
     /// Adds one chunk of audio (one Vec per channel).
-    pub fn push(&mut self, chunk: &[Vec<f32>]) -> Result<(), PipelineError> {
+    pub fn push(&mut self, chunk: &[Vec<f32>]) -> Result<(), TranscribeError> {
         self.frames += chunk.first().map_or(0, Vec::len) as u64;
         let tracks = &mut self.tracks;
         let dispatch = &mut self.dispatch;
@@ -457,7 +383,7 @@ impl<'a> CallSession<'a> {
     }
 
     /// Flushes what is still buffered. The channel closes when the session is dropped.
-    pub fn finish(self) -> Result<SessionEnd, PipelineError> {
+    pub fn finish(self) -> Result<SessionEnd, TranscribeError> {
         let Self {
             plan,
             tracks,
@@ -526,7 +452,7 @@ fn transcribe_call(
     engines: &Engines,
     mut decoder: StreamDecoder,
     opts: &CallOptions,
-) -> Result<CallTranscript, PipelineError> {
+) -> Result<CallTranscript, TranscribeError> {
     let rate = decoder.sample_rate();
     let n_channels = decoder.channels();
 
@@ -568,14 +494,9 @@ fn transcribe_call(
         session.push(&chunk)?;
     }
     if !ended {
-        let cancelled = || {
-            opts.cancel
-                .as_ref()
-                .is_some_and(|c| c.load(Ordering::Relaxed))
-        };
         while let Some(chunk) = decoder.next_chunk()? {
-            if cancelled() {
-                return Err(PipelineError::Cancelled);
+            if opts.cancel.is_cancelled() {
+                return Err(TranscribeError::Cancelled);
             }
             session.push(&chunk)?;
         }
@@ -619,156 +540,5 @@ fn to_call_time(seg: Segment, window: &Window, role: Role, channel: Option<usize
         words,
         avg_logprob: seg.avg_logprob,
         prosody: None,
-    }
-}
-
-/// Text that starts with a Chinese character or full-width punctuation: joined without a space.
-fn is_cjk_text(s: &str) -> bool {
-    s.chars()
-        .next()
-        .is_some_and(|c| is_cjk(c) || "，。？！".contains(c))
-}
-
-/// Orders segments by time across channels, and joins one channel's consecutive segments into a
-/// turn while nobody else speaks in between. On a mono track every segment stays its own turn:
-/// who speaks is not known there.
-fn join_turns(mut segments: Vec<Turn>) -> Vec<Turn> {
-    segments.sort_by_key(|t| (t.start_ms, t.channel));
-    let mut turns: Vec<Turn> = Vec::new();
-    for seg in segments {
-        match turns.last_mut() {
-            // Only channel-attributed speech is known to be one speaker; mono segments stay apart.
-            Some(last)
-                if last.channel.is_some()
-                    && last.channel == seg.channel
-                    && last.role == seg.role
-                    && seg.start_ms <= last.end_ms + TURN_JOIN_GAP_MS =>
-            {
-                append_segment(last, seg)
-            }
-            _ => turns.push(seg),
-        }
-    }
-    turns
-}
-
-/// Adds the next segment of the same speaker to a turn.
-pub(crate) fn append_segment(last: &mut Turn, seg: Turn) {
-    let (n_last, n_seg) = (
-        last.words.len().max(1) as f32,
-        seg.words.len().max(1) as f32,
-    );
-    last.avg_logprob = (last.avg_logprob * n_last + seg.avg_logprob * n_seg) / (n_last + n_seg);
-    if !(is_cjk_text(&seg.text) || last.text.ends_with(|c: char| "，。？！".contains(c))) {
-        last.text.push(' ');
-    }
-    last.text.push_str(&seg.text);
-    last.end_ms = last.end_ms.max(seg.end_ms);
-    last.words.extend(seg.words);
-}
-
-/// Phrases an agent uses to open or run a sales call, and a customer to explain why they call.
-const AGENT_CUES: &[&str] = &[
-    "这里是",
-    "我是",
-    "我们公司",
-    "我们的产品",
-    "请问您",
-    "请问你",
-    "您好，我",
-    "感谢您的来电",
-    "有什么可以帮您",
-    "this is",
-    "thank you for calling",
-    "thanks for calling",
-    "how can i help",
-    "how may i help",
-    "my name is",
-    "i'm calling from",
-    "calling from",
-];
-const CUSTOMER_CUES: &[&str] = &[
-    "我想了解",
-    "我想咨询",
-    "我想问一下",
-    "你们的价格",
-    "太贵",
-    "我们公司现在用",
-    "i'm calling about",
-    "i have a question",
-    "i'd like to know",
-    "too expensive",
-    "we're currently using",
-];
-
-/// Mono recordings carry no speaker information. Where a turn's words clearly belong to one side
-/// (an agent's self-introduction, a customer's enquiry), label it, marked as a heuristic; the
-/// rest stay UNKNOWN.
-pub(crate) fn infer_mono_roles(turns: &mut [Turn]) {
-    for t in turns.iter_mut() {
-        let lower = t.text.to_lowercase();
-        let agent = AGENT_CUES.iter().any(|c| lower.contains(c));
-        let customer = CUSTOMER_CUES.iter().any(|c| lower.contains(c));
-        let role = match (agent, customer) {
-            (true, false) => Role::Agent,
-            (false, true) => Role::Customer,
-            _ => continue,
-        };
-        t.role = role;
-        t.role_source = RoleSource::Heuristic;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn turn(channel: usize, role: Role, start: u64, end: u64, text: &str) -> Turn {
-        Turn {
-            role,
-            role_source: RoleSource::Channel,
-            channel: Some(channel),
-            start_ms: start,
-            end_ms: end,
-            text: text.into(),
-            words: vec![],
-            avg_logprob: -0.2,
-            prosody: None,
-        }
-    }
-
-    #[test]
-    fn turns_interleave_by_time_and_join_within_a_speaker() {
-        let segs = vec![
-            turn(1, Role::Customer, 5_000, 7_000, "多少钱？"),
-            turn(0, Role::Agent, 0, 2_000, "您好，"),
-            turn(0, Role::Agent, 2_500, 4_000, "这里是销售部。"),
-            turn(0, Role::Agent, 8_000, 9_000, "一万元。"),
-        ];
-        let t = join_turns(segs);
-        assert_eq!(t.len(), 3);
-        assert_eq!(
-            (t[0].role, t[0].start_ms, t[0].end_ms),
-            (Role::Agent, 0, 4_000)
-        );
-        assert_eq!(t[0].text, "您好，这里是销售部。");
-        assert_eq!(t[1].role, Role::Customer);
-        assert_eq!(t[2].text, "一万元。");
-    }
-
-    #[test]
-    fn mono_roles_come_only_from_clear_cues() {
-        let mut t = vec![
-            turn(0, Role::Unknown, 0, 1, "您好，这里是星云软件，我是小王。"),
-            turn(0, Role::Unknown, 1, 2, "我想了解一下你们的价格。"),
-            turn(0, Role::Unknown, 2, 3, "好的。"),
-        ];
-        infer_mono_roles(&mut t);
-        assert_eq!(
-            (t[0].role, t[0].role_source),
-            (Role::Agent, RoleSource::Heuristic)
-        );
-        assert_eq!(t[1].role, Role::Customer);
-        assert_eq!(t[2].role, Role::Unknown);
     }
 }

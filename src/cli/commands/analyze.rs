@@ -1,0 +1,154 @@
+//! `callqa analyze`: one recording (its Analysis as JSON), or a batch of them, scored here or by
+//! a running service.
+
+use crate::cli::args::AnalyzeArgs;
+use anyhow::{Context, Result, bail};
+use callqa::analysis::Analysis;
+use callqa::analysis::playbook::Playbook;
+use callqa::api::client::Remote;
+use callqa::audio::channels::Role;
+use callqa::batch::inputs::{self, FileMeta, MetaRow, Metadata};
+use callqa::batch::{self, Destination, Summary};
+use callqa::service::engines::cores;
+use callqa::service::{self, Inspector, Models, Recording};
+use callqa::store::Store;
+use callqa::transcript::CallOptions;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// One call's result in a batch: its error is reported in the outputs, and the batch goes on.
+type CallResult = std::result::Result<Analysis, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The stereo roles for "the agent is on channel N".
+fn channel_roles(agent_channel: Option<usize>) -> Result<Vec<Role>> {
+    Ok(match agent_channel {
+        None => Vec::new(),
+        Some(0) => vec![Role::Agent, Role::Customer],
+        Some(1) => vec![Role::Customer, Role::Agent],
+        Some(n) => bail!("agent channel {n}: a stereo call has channels 0 and 1"),
+    })
+}
+
+pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
+    let playbook = Playbook::load(&a.playbook)?;
+    let files = inputs::expand(&a.paths)?;
+    let single = files.len() == 1
+        && Path::new(&a.paths[0]).is_file()
+        && a.out.is_none()
+        && a.csv.is_none()
+        && a.report.is_none()
+        && a.server.is_none();
+    if a.call.call_id.is_some() && files.len() > 1 {
+        bail!(
+            "--call-id names one call, and {} recordings were given",
+            files.len()
+        );
+    }
+    let flags = MetaRow {
+        call_id: a.call.call_id.clone(),
+        rep_id: a.call.rep_id.clone(),
+        customer_id: a.call.customer_id.clone(),
+        agent_channel: a.agent_channel,
+        call_date: a.call.call_date,
+        ..MetaRow::default()
+    };
+    let metadata = Metadata::new(a.meta.as_deref(), a.name_pattern.as_deref(), flags)?;
+    let files = files
+        .into_iter()
+        .map(|f| Ok((metadata.for_file(&f)?, f)))
+        .collect::<Result<Vec<(FileMeta, PathBuf)>>>()?;
+    let store = a.store.open_if_named()?;
+    let destination = store.as_ref().map(|s| Destination {
+        store: s as &dyn Store,
+        tenant: &a.store.tenant,
+    });
+    let jobs = a.jobs.unwrap_or_else(cores).max(1);
+    let opts = batch::Options {
+        jobs,
+        force: a.force,
+        jsonl: a.out.clone(),
+        csv: a.csv.clone(),
+        report: a.report.clone(),
+        redacted_audio: a.redacted_audio.clone().map(|dir| (dir, a.audio_mask)),
+    };
+    let files: Vec<(PathBuf, FileMeta)> = files.into_iter().map(|(m, f)| (f, m)).collect();
+    if let Some(addr) = &a.server {
+        let name = a
+            .playbook
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let remote = Remote::connect(addr, a.api_key.clone(), name)?;
+        let analyse = |recording: Recording, meta: &FileMeta| -> CallResult {
+            let roles = channel_roles(meta.agent_channel).map_err(|e| e.to_string())?;
+            let analysis = remote.analyse(
+                recording.bytes,
+                &meta.call,
+                a.language,
+                &roles,
+                &playbook.revision,
+            )?;
+            Ok(analysis)
+        };
+        let summary = batch::run(&analyse, &playbook, files, &opts, destination)?;
+        return Ok(finish(&summary));
+    }
+
+    let dir = a.models.dir();
+    let models = Models::load(&dir, &a.whisper.choice(), &a.whisper.pool())?;
+    let inspector = Inspector::new(models, jobs);
+    let call_options = |meta: &FileMeta| -> Result<CallOptions> {
+        Ok(CallOptions {
+            language: a.language,
+            channel_roles: channel_roles(meta.agent_channel)?,
+            ..CallOptions::default()
+        })
+    };
+    if single {
+        let (file, meta) = &files[0];
+        let shown = file.display().to_string();
+        let recording = Recording::read(file).with_context(|| shown.clone())?;
+        let permit = inspector.permit()?;
+        let analysis = inspector
+            .recording(
+                &permit,
+                &playbook,
+                recording,
+                meta.call.clone(),
+                &call_options(meta)?,
+            )
+            .with_context(|| shown.clone())?;
+        println!("{}", serde_json::to_string_pretty(&analysis)?);
+        if let Some(audio) = &opts.redacted_audio {
+            let path = batch::write_redacted_audio(file, &analysis, audio)?;
+            eprintln!("redacted audio: {}", path.display());
+        }
+        if let Some(d) = destination {
+            let recorded = service::record(d.store, d.tenant, &analysis, &playbook)?;
+            eprintln!(
+                "{}",
+                super::playbook::recorded_line(&analysis, d.tenant, &recorded)
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let analyse = |recording: Recording, meta: &FileMeta| -> CallResult {
+        let opts = call_options(meta).map_err(|e| e.to_string())?;
+        let permit = inspector.permit()?;
+        let analysis =
+            inspector.recording(&permit, &playbook, recording, meta.call.clone(), &opts)?;
+        Ok(analysis)
+    };
+    let summary = batch::run(&analyse, &playbook, files, &opts, destination)?;
+    Ok(finish(&summary))
+}
+
+/// Prints the summary; the exit code is 1 when any call of the batch failed.
+fn finish(summary: &Summary) -> ExitCode {
+    print!("{summary}");
+    if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,139 @@
+//! `callqa eval …`: accuracy over reference data, printed as tables.
+
+use crate::cli::args::{CrosswozArgs, EvalCommand, EvalWhat};
+use anyhow::Result;
+use callqa::eval::{crosswoz, pii};
+use callqa::models::ModelDir;
+use callqa::service::engines;
+use callqa::transcript::CallOptions;
+use std::process::ExitCode;
+
+pub fn run(c: EvalCommand) -> Result<ExitCode> {
+    let dir = c.models.dir();
+    match c.what {
+        EvalWhat::Asr {
+            manifest,
+            beam_size,
+            json,
+            vad,
+            whisper,
+        } => {
+            let engines = engines::transcription(&dir, &whisper.choice(), &whisper.pool())?;
+            let opts = CallOptions {
+                beam_size,
+                vad: vad.params(),
+                ..CallOptions::default()
+            };
+            callqa::eval::evaluate_asr(&engines, &manifest, &opts)?.print(json);
+        }
+        EvalWhat::Questions(set) => questions(&dir, &set)?,
+        EvalWhat::Pii {
+            crosswoz,
+            tadhack,
+            labels,
+            show_errors,
+        } => {
+            let dialogues = crosswoz::read(&crosswoz)?;
+            for (name, set) in [
+                ("CrossWOZ, as written", pii::crosswoz(&dialogues, false)),
+                ("CrossWOZ, numbers spoken", pii::crosswoz(&dialogues, true)),
+                ("tadhack calls (en)", pii::tadhack(&tadhack, &labels)?),
+            ] {
+                let e = pii::evaluate(&set);
+                println!("{name}: {e}");
+                if show_errors {
+                    for (d, class, value) in &e.false_positives {
+                        println!("    false positive in dialogue {d}: {class:?} {value}");
+                    }
+                    for (d, class, value) in &e.false_negatives {
+                        println!("    missed in dialogue {d}: {class:?} {value}");
+                    }
+                }
+            }
+        }
+        EvalWhat::Competitors(set) => {
+            let e = crosswoz::evaluate_competitors(&dialogues(&set)?)?;
+            println!(
+                "{} dialogues, {} turns, {} entity names as competitors",
+                e.dialogues, e.turns, e.names
+            );
+            println!("as written:               {}", e.as_written);
+            println!(
+                "with homophones (as ASR): {} ({} found by pinyin)",
+                e.homophones, e.found_by_pinyin
+            );
+        }
+        EvalWhat::Emotion { data } => {
+            let mut embedder = engines::embedder(&dir)?;
+            let mut head = engines::emotion_head(&dir)?;
+            let e = callqa::eval::evaluate_perfunctory(&data, &mut embedder, &mut head)?;
+            println!(
+                "{} replies ({} not engaging = perfunctory; {} carry a cue)",
+                e.replies, e.perfunctory, e.with_cues
+            );
+            println!("text head alone:        {}", e.text_only);
+            println!("text head + reply cues: {}", e.text_and_cues);
+        }
+        EvalWhat::Needs(set) => needs(&dir, &set)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn dialogues(set: &CrosswozArgs) -> Result<Vec<crosswoz::Dialogue>> {
+    let mut dialogues = crosswoz::read(&set.crosswoz)?;
+    dialogues.truncate(set.limit.unwrap_or(usize::MAX));
+    Ok(dialogues)
+}
+
+fn questions(dir: &ModelDir, set: &CrosswozArgs) -> Result<()> {
+    let dialogues = dialogues(set)?;
+    let half = dialogues.len() / 2;
+    let mut embedder = engines::embedder(dir)?;
+    let calibration = crosswoz::score_questions(&dialogues[..half], &mut embedder)?;
+    let held_out = crosswoz::score_questions(&dialogues[half..], &mut embedder)?;
+    println!(
+        "{} dialogues: {} calibration turns, {} held-out turns",
+        dialogues.len(),
+        calibration.len(),
+        held_out.len()
+    );
+    let best = crosswoz::calibrate(&calibration, crosswoz::questions_at);
+    let default = callqa::analysis::questions::DEFAULT_THRESHOLD;
+    for (name, t) in [("best on calibration", best), ("callqa default", default)] {
+        println!(
+            "{name:<20} threshold {t:.2}: calibration {} | held-out {}",
+            crosswoz::questions_at(&calibration, t),
+            crosswoz::questions_at(&held_out, t),
+        );
+    }
+    Ok(())
+}
+
+fn needs(dir: &ModelDir, set: &CrosswozArgs) -> Result<()> {
+    let dialogues = dialogues(set)?;
+    let half = dialogues.len() / 2;
+    let mut embedder = engines::embedder(dir)?;
+    let calibration = crosswoz::score_needs(&dialogues[..half], &mut embedder)?;
+    let best = crosswoz::calibrate(&calibration, crosswoz::needs_at);
+    let default = callqa::analysis::summary::NEEDS_THRESHOLD;
+    println!(
+        "{} dialogues: {} calibration turns of both sides ({} state a constraint)",
+        dialogues.len(),
+        calibration.len(),
+        calibration.iter().filter(|c| c.0).count()
+    );
+    for (name, t) in [("best on calibration", best), ("callqa default", default)] {
+        println!(
+            "{name:<20} threshold {t:.2}: calibration {}",
+            crosswoz::needs_at(&calibration, t)
+        );
+    }
+    for (roles, known) in [
+        ("roles known (stereo)", true),
+        ("roles unknown (mono)", false),
+    ] {
+        let held_out = crosswoz::evaluate_summary_needs(&dialogues[half..], known, &mut embedder)?;
+        println!("held-out, the summary as shipped, {roles}: {held_out}");
+    }
+    Ok(())
+}
