@@ -316,3 +316,64 @@ fn tenants_never_see_each_others_data() {
         (2, 0)
     );
 }
+
+/// Issue 22, item 11: each tenant's events are numbered 1, 2, 3… on their own, so that no
+/// tenant sees gaps left by another's events or can count them; the cursor resumes as before.
+#[test]
+fn event_sequence_numbers_are_per_tenant_and_contiguous() {
+    let mut a = Analyser::new();
+    let p = a.playbook.clone();
+    let store = SqliteStore::in_memory().unwrap();
+    for (i, tenant) in ["acme", "globex", "acme", "globex", "acme"]
+        .iter()
+        .enumerate()
+    {
+        let call = a.call(&format!("c{i}"), "rep-1", 1 + i as u32, Kind::Fails);
+        store.record(tenant, &call, &p, at(i as i64)).unwrap();
+    }
+    for tenant in ["acme", "globex"] {
+        let seqs: Vec<i64> = store
+            .events_after(tenant, 0, 1_000)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        let expected: Vec<i64> = (1..=seqs.len() as i64).collect();
+        assert_eq!(seqs, expected, "{tenant}");
+        let after_two: Vec<i64> = store
+            .events_after(tenant, 2, 1_000)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(after_two, expected[2..]);
+    }
+}
+
+/// Issue 22, item 9: the store (transcripts, and unredacted ones when kept) and its WAL and
+/// shared-memory files are readable by their owner alone.
+#[test]
+fn the_store_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("callqa-private-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("store.db");
+    let mut a = Analyser::new();
+    let p = a.playbook.clone();
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .record("t1", &a.call("c1", "rep-1", 1, Kind::Passes), &p, at(0))
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.join(format!("store.db{suffix}"));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+    drop(store);
+    // A store made before this rule is made private when opened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _again = SqliteStore::open(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

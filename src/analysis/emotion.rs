@@ -50,8 +50,10 @@ impl EmotionScores {
     }
 }
 
+/// The emotion head; clones share one session, taken in turn.
+#[derive(Clone)]
 pub struct EmotionHead {
-    session: Session,
+    session: std::sync::Arc<std::sync::Mutex<Session>>,
 }
 
 impl EmotionHead {
@@ -71,7 +73,9 @@ impl EmotionHead {
             .map_err(|e| fail(e.to_string()))?
             .commit_from_memory(onnx)
             .map_err(|e| fail(e.to_string()))?;
-        Ok(Self { session })
+        Ok(Self {
+            session: std::sync::Arc::new(std::sync::Mutex::new(session)),
+        })
     }
 
     /// Class probabilities for a batch of embeddings (rows of 512).
@@ -84,8 +88,11 @@ impl EmotionHead {
             Array2::from_shape_vec((embeddings.len(), DIM), flat).map_err(run_err)?,
         )
         .map_err(run_err)?;
-        let outputs = self
+        let mut session = self
             .session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let outputs = session
             .run(ort::inputs!["embedding" => x])
             .map_err(run_err)?;
         let (_, p) = outputs["probabilities"]

@@ -264,6 +264,15 @@ impl Playbook {
     }
 }
 
+/// A key question's phrasing, at most.
+pub const MAX_PHRASE_CHARS: usize = 500;
+/// A competitor's name or alias, at most.
+pub const MAX_NAME_CHARS: usize = 100;
+/// A training camp, at most (a year).
+pub const MAX_TRAINING_HOURS: u32 = 8_760;
+/// A playbook file, at most.
+pub const MAX_PLAYBOOK_BYTES: usize = 256 * 1024;
+
 /// A playbook problem, naming the field.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("playbook {source_name}: {field}: {message}")]
@@ -277,6 +286,13 @@ pub struct PlaybookError {
 impl Playbook {
     /// Parses and validates a playbook. `source_name` is shown in errors (usually the path).
     pub fn parse(text: &str, source_name: &str) -> Result<Self, PlaybookError> {
+        if text.len() > MAX_PLAYBOOK_BYTES {
+            return Err(PlaybookError {
+                source_name: source_name.into(),
+                field: "(file)".into(),
+                message: format!("larger than {MAX_PLAYBOOK_BYTES} bytes"),
+            });
+        }
         let mut playbook: Playbook = toml::from_str(text).map_err(|e| {
             // toml's message names the key (unknown field `x`, invalid type …) and its line.
             let field = e.span().map_or("(file)".to_owned(), |span| {
@@ -313,6 +329,20 @@ impl Playbook {
     /// Value checks; the error names the field.
     fn validate(&self) -> Result<(), (String, String)> {
         let fail = |field: String, message: &str| Err((field, message.to_owned()));
+        // Phrases reach the sentence encoder and names prime Whisper (a C string): bounded, and
+        // free of control characters.
+        let text = |field: String, value: &str, max: usize| -> Result<(), (String, String)> {
+            if value.chars().count() > max {
+                return fail(field, &format!("longer than {max} characters"));
+            }
+            if value
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t')
+            {
+                return fail(field, "contains a control character");
+            }
+            Ok(())
+        };
         if self.name.trim().is_empty() {
             return fail("name".into(), "must not be empty");
         }
@@ -327,6 +357,9 @@ impl Playbook {
             }
             if q.phrasings.iter().all(|p| p.trim().is_empty()) {
                 return fail(at("phrasings"), "needs at least one phrasing");
+            }
+            for (j, p) in q.phrasings.iter().enumerate() {
+                text(at(&format!("phrasings[{j}]")), p, MAX_PHRASE_CHARS)?;
             }
             if q.min_count == 0 {
                 return fail(at("min_count"), "must be at least 1");
@@ -345,6 +378,10 @@ impl Playbook {
             let at = |f: &str| format!("competitors[{i}].{f}");
             if c.name.trim().is_empty() {
                 return fail(at("name"), "must not be empty");
+            }
+            text(at("name"), &c.name, MAX_NAME_CHARS)?;
+            for (j, a) in c.aliases.iter().enumerate() {
+                text(at(&format!("aliases[{j}]")), a, MAX_NAME_CHARS)?;
             }
             if let Some(j) = c.aliases.iter().position(|a| a.trim().is_empty()) {
                 return fail(at(&format!("aliases[{j}]")), "must not be empty");
@@ -423,6 +460,15 @@ impl Playbook {
                 &format!("no dimension {:?}", cb.dimension),
             );
         }
+        if cb.training_hours > MAX_TRAINING_HOURS {
+            return fail(
+                "coaching.circuit_breaker.training_hours".into(),
+                &format!(
+                    "{} is more than a year ({MAX_TRAINING_HOURS} h)",
+                    cb.training_hours
+                ),
+            );
+        }
         if cb.consecutive_failures == 0 {
             return fail(
                 "coaching.circuit_breaker.consecutive_failures".into(),
@@ -495,5 +541,21 @@ aliases = ["XSY"]
             e.to_string()
                 .starts_with("playbook test.toml: dimensions[0].signals[0].signal: unknown signal")
         );
+    }
+
+    /// Issue 22: values that would break the engines later are refused now.
+    #[test]
+    fn values_that_break_the_engines_are_refused() {
+        // A NUL in a competitor primes Whisper with a C string it cannot take.
+        let e = error_of("name = \"x\"\n[[competitors]]\nname = \"销\\u0000售易\"\n");
+        assert_eq!(e.field, "competitors[0].name");
+        let e = error_of(&format!(
+            "name = \"x\"\n[[key_questions]]\nid = \"q\"\nphrasings = [\"{}\"]\n",
+            "价".repeat(MAX_PHRASE_CHARS + 1)
+        ));
+        assert_eq!(e.field, "key_questions[0].phrasings[0]");
+        // A training camp of 3e9 hours would overflow the suspension's end time.
+        let e = error_of("name = \"x\"\n[coaching.circuit_breaker]\ntraining_hours = 3000000000\n");
+        assert_eq!(e.field, "coaching.circuit_breaker.training_hours");
     }
 }

@@ -151,15 +151,15 @@ fn coming(call: NaiveDate, day: Weekday) -> NaiveDate {
 
 /// Resolves the first time expression of a sentence against the call date.
 pub fn resolve_date(text: &str, call: NaiveDate) -> Option<(NaiveDate, String)> {
-    let chars: Vec<char> = text.chars().collect();
-    let s: String = chars.iter().collect();
+    let s = text;
     for (phrase, days) in [("大后天", 3), ("后天", 2), ("明天", 1), ("今天", 0)] {
         if s.contains(phrase) {
             return Some((call + Duration::days(days), phrase.into()));
         }
     }
-    for (i, _) in chars.iter().enumerate() {
-        let rest: String = chars[i..].iter().collect();
+    // Each position does a bounded amount of work: the whole scan is linear in the text.
+    for (i, c) in s.char_indices() {
+        let rest = &s[i..];
         for (prefix, weeks) in [
             ("下下周", 2),
             ("下下星期", 2),
@@ -186,20 +186,29 @@ pub fn resolve_date(text: &str, call: NaiveDate) -> Option<(NaiveDate, String)> 
                 ));
             }
         }
-        // 3月15日 / 3月15号
-        if let Some(m) = rest.find('月') {
-            let (month, day) = (&rest[..m], &rest[m + '月'.len_utf8()..]);
-            let digits: String = day.chars().take_while(char::is_ascii_digit).collect();
-            let tail = day[digits.len()..].chars().next();
-            if let (Ok(mo), Ok(d)) = (month.parse::<u32>(), digits.parse::<u32>())
-                && matches!(tail, Some('日' | '号'))
-                && let Some(mut date) = NaiveDate::from_ymd_opt(call.year(), mo, d)
-            {
-                if date < call {
-                    date = NaiveDate::from_ymd_opt(call.year() + 1, mo, d).unwrap_or(date);
-                }
-                return Some((date, format!("{mo}月{d}{}", tail.unwrap_or('日'))));
+        // 3月15日 / 3月15号: a month of one or two digits right before 月.
+        if !c.is_ascii_digit() {
+            continue;
+        }
+        let month_len = rest.bytes().take(3).take_while(u8::is_ascii_digit).count();
+        let Some(day) = rest[month_len..]
+            .strip_prefix('月')
+            .filter(|_| month_len <= 2)
+        else {
+            continue;
+        };
+        let digits = day.bytes().take(3).take_while(u8::is_ascii_digit).count();
+        let tail = day[digits..].chars().next();
+        if let (Ok(mo), Ok(d)) = (
+            rest[..month_len].parse::<u32>(),
+            day[..digits].parse::<u32>(),
+        ) && matches!(tail, Some('日' | '号'))
+            && let Some(mut date) = NaiveDate::from_ymd_opt(call.year(), mo, d)
+        {
+            if date < call {
+                date = NaiveDate::from_ymd_opt(call.year() + 1, mo, d).unwrap_or(date);
             }
+            return Some((date, format!("{mo}月{d}{}", tail.unwrap_or('日'))));
         }
     }
     let lower = s.to_lowercase();
@@ -348,6 +357,16 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn a_long_text_is_read_in_linear_time() {
+        // 1 MB of digits and 月 without a date: a quadratic scan would not finish.
+        let call = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        let text = "123月4".repeat(200_000);
+        assert_eq!(resolve_date(&text, call), None);
+        let text = format!("{}下周三", "好".repeat(300_000));
+        assert!(resolve_date(&text, call).is_some());
     }
 
     #[test]

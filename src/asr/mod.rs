@@ -75,9 +75,14 @@ pub struct DecodeOptions {
     pub beam_size: usize,
 }
 
-/// The initial prompt for a call: the Mandarin hint, then hotwords.
+/// The initial prompt for a call: the Mandarin hint, then hotwords. Control characters are
+/// dropped: whisper.cpp takes a C string, which a NUL would cut (whisper-rs panics on one).
 pub fn initial_prompt(language: &str, hotwords: &[String]) -> String {
-    let hot: Vec<&str> = hotwords
+    let cleaned: Vec<String> = hotwords
+        .iter()
+        .map(|h| h.chars().filter(|c| !c.is_control()).collect())
+        .collect();
+    let hot: Vec<&str> = cleaned
         .iter()
         .map(|h| h.trim())
         .filter(|h| !h.is_empty())
@@ -361,5 +366,9 @@ mod tests {
             "Salesforce, HubSpot."
         );
         assert_eq!(initial_prompt("en", &[" ".into()]), "");
+        assert_eq!(
+            initial_prompt("en", &["Sales\0force".into()]),
+            "Salesforce."
+        );
     }
 }

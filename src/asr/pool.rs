@@ -6,11 +6,12 @@
 
 use super::{AsrError, DecodeOptions, Segment, WhisperModel};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+use whisper_rs::WhisperState;
 
 /// Pool sizing.
 #[derive(Debug, Clone)]
@@ -55,6 +56,8 @@ pub struct WhisperPool {
     sender: Option<SyncSender<Job>>,
     /// Jobs sent and not yet taken by a worker.
     queued: Arc<AtomicUsize>,
+    /// Workers still running (each lowers it as it exits).
+    alive: Arc<AtomicUsize>,
     workers: Vec<JoinHandle<()>>,
     multilingual: bool,
 }
@@ -67,42 +70,25 @@ impl WhisperPool {
         let model = Arc::new(WhisperModel::load(path, config.dtw)?);
         let multilingual = model.is_multilingual();
         let (sender, receiver) = mpsc::sync_channel::<Job>(config.queue.max(1));
-        let receiver = Arc::new(std::sync::Mutex::new(receiver));
+        let receiver = Arc::new(Mutex::new(receiver));
         let queued = Arc::new(AtomicUsize::new(0));
+        let states = config.states.max(1);
+        let alive = Arc::new(AtomicUsize::new(states));
         let mut workers = Vec::new();
-        for i in 0..config.states.max(1) {
+        for i in 0..states {
             // Create every state up front, so a model that cannot run fails at load time.
-            let mut state = model.new_state()?;
-            let model = model.clone();
-            let receiver = receiver.clone();
-            let queued = queued.clone();
-            let threads = config.threads_per_state.max(1);
+            let state = model.new_state()?;
+            let worker = Worker {
+                model: model.clone(),
+                state,
+                threads: config.threads_per_state.max(1),
+            };
+            let (receiver, queued, alive) = (receiver.clone(), queued.clone(), alive.clone());
             let worker = std::thread::Builder::new()
                 .name(format!("whisper-{i}"))
                 .spawn(move || {
-                    loop {
-                        let job = match receiver.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(_) => return,
-                        };
-                        let Ok(job) = job else { return }; // the pool was dropped
-                        queued.fetch_sub(1, Ordering::Relaxed);
-                        match job {
-                            Job::Transcribe { audio, opts, reply } => {
-                                // Generous: base decodes many times faster than real time here.
-                                let budget = Duration::from_secs_f32(
-                                    (audio.len() as f32 / 16_000.0 * 4.0).max(20.0),
-                                );
-                                let result = model
-                                    .transcribe_window(&mut state, &audio, &opts, threads, budget);
-                                let _ = reply.send(result);
-                            }
-                            Job::Detect { audio, reply } => {
-                                let _ =
-                                    reply.send(model.detect_language(&mut state, &audio, threads));
-                            }
-                        }
-                    }
+                    worker.serve(&receiver, &queued);
+                    alive.fetch_sub(1, Ordering::Relaxed);
                 })
                 .map_err(|e| AsrError::Run(format!("cannot start a worker: {e}")))?;
             workers.push(worker);
@@ -110,9 +96,15 @@ impl WhisperPool {
         Ok(Self {
             sender: Some(sender),
             queued,
+            alive,
             workers,
             multilingual,
         })
+    }
+
+    /// Workers that can still decode; 0 means the pool cannot serve.
+    pub fn alive(&self) -> usize {
+        self.alive.load(Ordering::Relaxed)
     }
 
     pub fn is_multilingual(&self) -> bool {
@@ -146,6 +138,80 @@ impl WhisperPool {
         let (reply, result) = mpsc::channel();
         self.send(Job::Detect { audio, reply })?;
         result.recv().map_err(|_| AsrError::PoolClosed)?
+    }
+}
+
+/// One decoding state and the thread that owns it.
+struct Worker {
+    model: Arc<WhisperModel>,
+    state: WhisperState,
+    threads: usize,
+}
+
+impl Worker {
+    /// Takes jobs until the pool is dropped. A job that panics fails alone: its caller gets the
+    /// error, the state is made afresh, and the worker goes on.
+    fn serve(mut self, receiver: &Mutex<Receiver<Job>>, queued: &AtomicUsize) {
+        loop {
+            let job = match receiver.lock() {
+                Ok(rx) => rx.recv(),
+                Err(_) => return,
+            };
+            let Ok(job) = job else { return }; // the pool was dropped
+            queued.fetch_sub(1, Ordering::Relaxed);
+            let panicked = match job {
+                Job::Transcribe { audio, opts, reply } => {
+                    // Generous: base decodes many times faster than real time here.
+                    let budget =
+                        Duration::from_secs_f32((audio.len() as f32 / 16_000.0 * 4.0).max(20.0));
+                    let (result, panicked) = self.guarded(|w| {
+                        w.model
+                            .transcribe_window(&mut w.state, &audio, &opts, w.threads, budget)
+                    });
+                    let _ = reply.send(result);
+                    panicked
+                }
+                Job::Detect { audio, reply } => {
+                    let (result, panicked) =
+                        self.guarded(|w| w.model.detect_language(&mut w.state, &audio, w.threads));
+                    let _ = reply.send(result);
+                    panicked
+                }
+            };
+            if panicked && self.renew().is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Runs `f`, turning a panic into an error; true when it panicked. The panic's message is
+    /// not logged: it may quote the call's text.
+    fn guarded<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, AsrError>,
+    ) -> (Result<T, AsrError>, bool) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+            Ok(result) => (result, false),
+            Err(_) => {
+                tracing::error!("a Whisper job panicked; the worker goes on with a fresh state");
+                let failed = Err(AsrError::Run("the transcription of a window failed".into()));
+                (failed, true)
+            }
+        }
+    }
+
+    /// A fresh state after a failure: whatever the failed job left in it is gone.
+    fn renew(&mut self) -> Result<(), AsrError> {
+        match self.model.new_state() {
+            Ok(state) => {
+                self.state = state;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("a Whisper worker cannot make a new state and stops: {e}");
+                Err(e)
+            }
+        }
     }
 }
 

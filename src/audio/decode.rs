@@ -77,15 +77,26 @@ pub struct StreamDecoder {
     declared_frames: Option<u64>,
     pending: Option<Vec<Vec<f32>>>,
     planar: Vec<Vec<f32>>,
+    /// What had to be repaired in the container's header to read it, if anything.
+    repaired: Option<String>,
 }
 
 impl StreamDecoder {
-    /// Opens a recording held in memory.
-    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, DecodeError> {
+    /// Opens a recording held in memory. A WAV header whose sizes disagree with the file is
+    /// repaired first (see `wav::repair`), and says so in `repaired`.
+    pub fn from_bytes(mut bytes: Vec<u8>) -> Result<Self, DecodeError> {
         if bytes.is_empty() {
             return Err(DecodeError::Empty);
         }
-        Self::open(Box::new(Cursor::new(bytes)))
+        let repaired = super::wav::repair(&mut bytes);
+        let mut decoder = Self::open(Box::new(Cursor::new(bytes)))?;
+        decoder.repaired = repaired;
+        Ok(decoder)
+    }
+
+    /// What was repaired in the header to read the recording, if anything.
+    pub fn repaired(&self) -> Option<&str> {
+        self.repaired.as_deref()
     }
 
     /// Opens a recording on disk without reading it all.
@@ -162,6 +173,7 @@ impl StreamDecoder {
             declared_frames,
             pending: None,
             planar: Vec::new(),
+            repaired: None,
         };
         // Decode the first chunk now: it settles the real rate and channel count, and a file
         // with no decodable audio fails here, before anyone starts work on it.

@@ -8,6 +8,7 @@ pub mod prosody;
 pub mod raw;
 pub mod resample;
 pub mod vad;
+pub mod wav;
 
 pub use decode::{Audio, DecodeError, StreamDecoder, decode};
 

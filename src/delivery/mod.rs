@@ -70,6 +70,25 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// An error's text with the endpoint's URL (and any secret in it) replaced by `shown_url`.
+    pub fn scrub(&self, text: &str) -> String {
+        text.replace(&self.url, &self.shown_url())
+    }
+
+    /// The URL as logs may show it: without user info or query, where secrets travel.
+    pub fn shown_url(&self) -> String {
+        let (scheme, rest) = self.url.split_once("://").unwrap_or(("", &self.url));
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        let hidden = if authority.contains('@') { "…@" } else { "" };
+        let query = if self.url.contains('?') { "?…" } else { "" };
+        format!("{scheme}://{hidden}{host}{path}{query}")
+    }
+}
+
 /// The signature header value for a body sent at `t` (Unix seconds).
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
@@ -157,7 +176,8 @@ async fn deliver(
             Ok(()) => return Ok(()),
             Err(err) => err,
         };
-        tracing::warn!(url = %endpoint.url, event = %event.id, attempt, "webhook failed: {last}");
+        let said = endpoint.scrub(&last.to_string());
+        tracing::warn!(url = %endpoint.shown_url(), event = %event.id, attempt, "webhook failed: {said}");
         if attempt >= attempts {
             return Err(last);
         }
@@ -193,7 +213,7 @@ pub async fn run_endpoint(
         let (replays, fresh) = match work {
             Ok(w) => w,
             Err(err) => {
-                tracing::error!(url = %endpoint.url, "webhook store: {err}");
+                tracing::error!(url = %endpoint.shown_url(), "webhook store: {err}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -203,12 +223,11 @@ pub async fn run_endpoint(
             let outcome = deliver(&agent, &endpoint, &event, &retry).await;
             crate::metrics::metrics().delivery(outcome.is_ok());
             let s = store.clone();
-            if let Err(err) = blocking(move || {
-                s.webhook_replayed(failure_id, outcome.err().map(|e| e.to_string()).as_deref())
-            })
-            .await
+            let error = outcome.err().map(|e| endpoint.scrub(&e.to_string()));
+            if let Err(err) =
+                blocking(move || s.webhook_replayed(failure_id, error.as_deref())).await
             {
-                tracing::error!(url = %endpoint.url, "webhook store: {err}");
+                tracing::error!(url = %endpoint.shown_url(), "webhook store: {err}");
             }
         }
         for event in fresh {
@@ -217,13 +236,13 @@ pub async fn run_endpoint(
             let (s, e, ev) = (store.clone(), endpoint.clone(), event.clone());
             let saved = blocking(move || {
                 if let Err(err) = &outcome {
-                    s.webhook_failed(&e.url, &e.tenant, &ev, &err.to_string())?;
+                    s.webhook_failed(&e.url, &e.tenant, &ev, &e.scrub(&err.to_string()))?;
                 }
                 s.set_webhook_cursor(&e.url, &e.tenant, ev.seq)
             })
             .await;
             if let Err(err) = saved {
-                tracing::error!(url = %endpoint.url, "webhook store: {err}");
+                tracing::error!(url = %endpoint.shown_url(), "webhook store: {err}");
                 break;
             }
         }
@@ -284,6 +303,11 @@ mod tests {
         let e =
             Endpoint::parse_list("acme https://crm.example/hook 0123456789abcdef # CRM\n").unwrap();
         assert_eq!(e[0].tenant, "acme");
+        let secret = Endpoint::parse_list(
+            "acme https://u:pa55word@crm.example:8443/hook?token=SECRET 0123456789abcdef",
+        )
+        .unwrap();
+        assert_eq!(secret[0].shown_url(), "https://…@crm.example:8443/hook?…");
         assert!(
             Endpoint::parse_list("acme ftp://x 0123456789abcdef")
                 .unwrap_err()

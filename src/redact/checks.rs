@@ -1,11 +1,5 @@
 //! The check digits that tell a real identifier from a number that only looks like one.
 
-/// A North American number: area code and exchange both start with 2–9.
-pub(super) fn nanp(d: &str) -> bool {
-    let b = d.as_bytes();
-    b.len() == 10 && (b'2'..=b'9').contains(&b[0]) && (b'2'..=b'9').contains(&b[3])
-}
-
 /// GB 11643: the 18th character is the ISO 7064 MOD 11-2 check of the first 17 digits.
 pub fn id_card_valid(id: &str) -> bool {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];

@@ -2,7 +2,7 @@
 //! e-mail addresses and names, each with the context (this turn and the two before) that makes a
 //! short number or a mangled address count.
 
-use super::checks::{id_card_valid, luhn_valid, nanp};
+use super::checks::{id_card_valid, luhn_valid};
 use super::digits::{Run, digit_runs};
 use super::email::{emails, has_email_context};
 use super::names::names;
@@ -155,6 +155,9 @@ fn classify(run: &Run, text: &str, phone_context: bool) -> Option<PiiClass> {
         || (n == 13 && d.starts_with("86") && d.as_bytes()[2] == b'1')
         || (d.starts_with('0') && (10..=12).contains(&n))
         || (n == 10 && (d.starts_with("400") || d.starts_with("800")))
-        || (phone_context && ((7..=8).contains(&n) || (n == 10 && nanp(d))));
+        // When the talk is of phone numbers, a local number or any ten digits (a North American
+        // number, whatever its area code or exchange: 555 numbers included) and those ten after
+        // a country code 1.
+        || (phone_context && ((7..=8).contains(&n) || n == 10 || (n == 11 && d.starts_with('1'))));
     phone.then_some(PiiClass::Phone)
 }

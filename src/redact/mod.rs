@@ -230,6 +230,38 @@ mod tests {
         }
     }
 
+    /// Ten digits given in answer to a request for a phone number are a phone number, whatever
+    /// their area code or exchange (555-123… included), written or spoken.
+    #[test]
+    fn ten_digits_in_answer_to_a_phone_request_are_a_phone() {
+        let asked = "May I also have your phone number in case we need to follow up?";
+        for (answer, digits) in [
+            ("Of course it's 5551234567.", "5551234567"),
+            ("Sure, 555-123-4567.", "5551234567"),
+            ("It's (555) 123 4567.", "5551234567"),
+            (
+                "Yes, five five five, one two three, four five six seven.",
+                "5551234567",
+            ),
+            (
+                "one five five five one two three four five six seven",
+                "15551234567",
+            ),
+            ("It's 1-212-555-0199.", "12125550199"),
+        ] {
+            let found = find(&[asked, answer]);
+            let phones: Vec<&str> = found
+                .iter()
+                .filter(|f| f.class == PiiClass::Phone && f.turn == 1)
+                .map(|f| f.value.as_str())
+                .collect();
+            assert_eq!(phones, [digits], "{answer}");
+        }
+        // Without talk of phones, ten digits are not taken for one.
+        let plain = find(&["What is the reference on the invoice?", "It's 5551234567."]);
+        assert!(plain.is_empty(), "{plain:?}");
+    }
+
     #[test]
     fn a_number_split_across_turns() {
         let found = find(&["我的手机号是一三八一二", "三四五六七八，对。"]);

@@ -1,14 +1,14 @@
 //! `callqa.v1.CallQa`: analysis of recordings against playbooks, stored per tenant, with the
 //! coaching that follows and the events it writes.
 
-use super::{Loaded, PiiReader, Tenant, blocking, measured};
+use super::{Loaded, PiiReader, Tenant, blocking, measured, validate};
 use crate::analysis::Analysis;
 use crate::api::convert;
 use crate::audio::channels::Role;
 use crate::proto;
-use crate::service::{self, CallMeta, Recording, ServiceError};
+use crate::service::{self, CallMeta, Permit, Recording, ServiceError};
 use crate::store::{ListQuery, Store};
-use crate::transcript::{CallOptions, Turn};
+use crate::transcript::CallOptions;
 use chrono::NaiveDate;
 use prost::Message;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ pub struct CallQaService {
     /// Cancelled when the server begins to shut down (event streams end then), and when its
     /// drain time is over (calls in progress stop then).
     shutdown: super::Shutdown,
+    streams: super::StreamLimits,
 }
 
 fn tenant<T>(req: &Request<T>) -> Result<String, ServiceError> {
@@ -53,8 +54,25 @@ fn roles(channel_roles: &[i32]) -> Vec<Role> {
         .collect()
 }
 
+/// A random id for a request that holds a pending call.
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    service::sha256_hex(
+        format!(
+            "{n}-{:?}-{}",
+            std::time::SystemTime::now(),
+            std::process::id()
+        )
+        .as_bytes(),
+    )[..16]
+        .to_owned()
+}
+
 /// What an AnalyzeCall request says about its call.
 fn call_meta(req: &proto::AnalyzeCallRequest) -> Result<CallMeta, ServiceError> {
+    validate::call_ids(&req.call_id, &req.rep_id, &req.customer_id, &req.playbook)?;
     Ok(CallMeta {
         call_id: Some(req.call_id.clone()),
         rep_id: Some(req.rep_id.clone()),
@@ -69,6 +87,7 @@ impl CallQaService {
         store: Arc<dyn Store>,
         playbooks: Arc<super::Playbooks>,
         shutdown: super::Shutdown,
+        streams: super::StreamLimits,
     ) -> Self {
         Self {
             loaded,
@@ -76,6 +95,7 @@ impl CallQaService {
             playbooks,
             new_events: Arc::new(Notify::new()),
             shutdown,
+            streams,
         }
     }
 
@@ -89,19 +109,19 @@ impl CallQaService {
         self.shutdown.deadline.child_token()
     }
 
-    /// Transcribes, analyses and records one accepted request (already in the pending table).
-    /// Answers with the Analysis as stored, so that a repeated request, answered from the
-    /// store, gets exactly the same reply.
+    /// Transcribes, analyses and records one accepted request (already in the pending table),
+    /// under `permit`. Answers with the Analysis as stored, so that a repeated request, answered
+    /// from the store, gets exactly the same reply.
     async fn run(
         &self,
         tenant: String,
         req: proto::AnalyzeCallRequest,
         content_hash: String,
+        permit: Permit,
     ) -> Result<Analysis, ServiceError> {
         let inspector = self.loaded.get()?;
         let playbook = self.playbooks.get(&req.playbook)?;
         let meta = call_meta(&req)?;
-        let permit = inspector.permit()?;
         let store = self.store.clone();
         let opts = CallOptions {
             language: convert::language_from(req.language),
@@ -146,24 +166,39 @@ impl CallQaService {
         {
             return self.get_analysis(tenant, call_id).await;
         }
-        self.loaded.get()?;
-        // Durable before any work: a crash from here on is picked up again at start.
+        // Refused for load before anything is kept: a refusal costs no disk.
+        let permit = self.loaded.get()?.permit()?;
+        // Durable before any work: a crash from here on is picked up again at start. The row
+        // is this request's: a second request with the same call id cannot take it over.
+        let owner = format!("request-{}", uuid_like());
         let store = self.store.clone();
-        let (t, c, bytes) = (tenant.clone(), call_id.clone(), req.encode_to_vec());
-        blocking(move || Ok(store.put_pending(&t, &c, &bytes, chrono::Utc::now())?)).await?;
-        match self.run(tenant.clone(), req, hash).await {
+        let (t, c, o, bytes) = (
+            tenant.clone(),
+            call_id.clone(),
+            owner.clone(),
+            req.encode_to_vec(),
+        );
+        let held =
+            blocking(move || Ok(store.put_pending(&t, &c, &bytes, &o, chrono::Utc::now())?));
+        if !held.await? {
+            return Err(ServiceError::Busy(format!(
+                "call {call_id} is being analysed by another request; retry when it is done"
+            )));
+        }
+        match self.run(tenant.clone(), req, hash, permit).await {
             Ok(a) => Ok(convert::analysis(a)),
+            Err(ServiceError::Cancelled) => Err(ServiceError::Cancelled), // stays for the restart
             Err(e) => {
-                // A request that cannot succeed is answered and forgotten; one refused for load
-                // or readiness stays for the caller's retry, and is not left half-accepted.
+                // A request that cannot succeed is answered and forgotten.
                 let store = self.store.clone();
-                let _ = blocking(move || Ok(store.drop_pending(&tenant, &call_id)?)).await;
+                let _ = blocking(move || Ok(store.drop_pending(&tenant, &call_id, &owner)?)).await;
                 Err(e)
             }
         }
     }
 
-    /// Analyses the calls an earlier process accepted but did not finish.
+    /// Analyses the calls an earlier process accepted but did not finish. A call refused for
+    /// load waits for a slot; one that fails is forgotten, and says why in the log.
     pub async fn resume_pending(&self) {
         let store = self.store.clone();
         let pending = match blocking(move || Ok(store.pending()?)).await {
@@ -174,11 +209,17 @@ impl CallQaService {
             }
         };
         for p in pending {
-            let (tenant, call_id) = (p.tenant, p.call_id);
+            let (tenant, call_id, owner) = (p.tenant, p.call_id, p.owner);
             let outcome = match proto::AnalyzeCallRequest::decode(p.request.as_slice()) {
                 Ok(req) => {
                     let hash = service::sha256_hex(&req.audio);
-                    self.run(tenant.clone(), req, hash).await.map(|_| ())
+                    match self.slot().await {
+                        Ok(permit) => self
+                            .run(tenant.clone(), req, hash, permit)
+                            .await
+                            .map(|_| ()),
+                        Err(e) => Err(e),
+                    }
                 }
                 Err(e) => Err(ServiceError::InvalidArgument(format!(
                     "undecodable pending request: {e}"
@@ -186,11 +227,27 @@ impl CallQaService {
             };
             match outcome {
                 Ok(()) => tracing::info!(%tenant, %call_id, "pending call analysed after restart"),
+                Err(ServiceError::Cancelled) => return, // shutting down: it stays pending
                 Err(e) => {
                     tracing::error!(%tenant, %call_id, "pending call failed: {e}");
                     let store = self.store.clone();
-                    let _ = blocking(move || Ok(store.drop_pending(&tenant, &call_id)?)).await;
+                    let _ =
+                        blocking(move || Ok(store.drop_pending(&tenant, &call_id, &owner)?)).await;
                 }
+            }
+        }
+    }
+
+    /// A slot for resumed work: waits while the service is busy, until shutdown.
+    async fn slot(&self) -> Result<Permit, ServiceError> {
+        loop {
+            match self.loaded.get()?.permit() {
+                Err(ServiceError::Overloaded(_)) => {}
+                other => return other,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+                _ = self.shutdown.begin.cancelled() => return Err(ServiceError::Cancelled),
             }
         }
     }
@@ -285,33 +342,19 @@ impl CallQaService {
         let playbook = if req.playbook_toml.is_empty() {
             self.playbooks.get(&req.playbook)?
         } else {
-            Arc::new(crate::analysis::playbook::Playbook::parse(
-                &req.playbook_toml,
-                "playbook_toml",
-            )?)
+            Arc::new(validate::playbook_toml(&req.playbook_toml)?)
         };
-        let mut turns = Vec::new();
-        for (i, t) in req.turns.into_iter().enumerate() {
-            if t.end_ms < t.start_ms {
-                return Err(ServiceError::InvalidArgument(format!(
-                    "turns[{i}]: end_ms is before start_ms"
-                )));
-            }
-            turns.push(Turn::text(
-                convert::role_from(t.role),
-                t.start_ms,
-                t.end_ms,
-                t.text,
-            ));
-        }
-        turns.sort_by_key(|t| t.start_ms);
+        let turns = validate::turns(req.turns)?;
         let meta = CallMeta {
             call_date: date(&req.call_date, "call_date")?,
             ..CallMeta::default()
         };
         let permit = inspector.permit()?;
+        // The handler's future is dropped when its client leaves; the guard then stops the work.
+        let cancel = self.call_token();
+        let _guard = cancel.clone().drop_guard();
         blocking(move || {
-            let analysis = inspector.text(&permit, &playbook, turns, meta)?;
+            let analysis = inspector.text(&permit, &playbook, turns, meta, &cancel)?;
             Ok(convert::analysis(analysis))
         })
         .await

@@ -2,10 +2,12 @@
 //! The handlers translate between messages and the inspection service (`crate::service`); every
 //! error reaches the client through the one `From<ServiceError> for Status` below.
 
+mod admission;
 mod auth;
 mod calls;
 mod playbooks;
 mod transcription;
+pub mod validate;
 
 pub use auth::{ApiKeys, KeysError, PiiReader, Tenant};
 pub use playbooks::{PlaybookLookupError, Playbooks};
@@ -32,6 +34,8 @@ impl From<ServiceError> for Status {
         match e {
             ServiceError::NotReady => Status::unavailable(msg),
             ServiceError::Overloaded(_) => Status::resource_exhausted(msg),
+            ServiceError::Busy(_) => Status::aborted(msg),
+            ServiceError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
             ServiceError::BadAudio(_)
             | ServiceError::InvalidArgument(_)
             | ServiceError::Playbook(_)
@@ -112,6 +116,24 @@ pub struct ServerConfig {
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
     /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
     pub metrics: Option<tokio::net::TcpListener>,
+    pub streams: StreamLimits,
+}
+
+/// How long a `StreamCall` may wait for its client: for the config that opens it, and between
+/// two messages after that (a live call streams audio through its silences too).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    pub config_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self {
+            config_timeout: std::time::Duration::from_secs(10),
+            idle_timeout: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// The models, opened on a worker thread while the service already answers health checks.
@@ -159,6 +181,7 @@ pub async fn serve(
         config.store.clone(),
         config.playbooks.clone(),
         shutdown.clone(),
+        config.streams,
     ));
     if let Some(listener) = config.metrics {
         let loaded = loaded.clone();
@@ -177,7 +200,7 @@ pub async fn serve(
     }
     tokio::spawn(expire_suspensions(config.store.clone()));
     for endpoint in config.webhooks {
-        tracing::info!(tenant = %endpoint.tenant, url = %endpoint.url, "delivering events");
+        tracing::info!(tenant = %endpoint.tenant, url = %endpoint.shown_url(), "delivering events");
         tokio::spawn(crate::delivery::run_endpoint(
             config.store.clone(),
             endpoint,
@@ -196,6 +219,7 @@ pub async fn serve(
                     loaded.set(Inspector::new(models, max_concurrent));
                     health.set_service_status("", ServingStatus::Serving).await;
                     tracing::info!("models loaded; health is SERVING");
+                    tokio::spawn(watch_workers(loaded.clone(), health.clone()));
                     calls.resume_pending().await;
                 }
                 Ok(Err(e)) => {
@@ -215,6 +239,7 @@ pub async fn serve(
     };
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let reflection = reflection().build_v1()?;
+    let admitted = loaded.clone();
     let keys = config.api_keys.clone();
     let transcription = InterceptedService::new(
         TranscriptionServer::new(transcription::TranscriptionService {
@@ -238,6 +263,7 @@ pub async fn serve(
         )?;
     }
     let result = builder
+        .layer(admission::Admission(admitted))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
@@ -251,6 +277,26 @@ pub async fn serve(
     loading.abort();
     result?;
     Ok(())
+}
+
+/// Turns health NOT_SERVING if no Whisper worker is left to decode, so that a load balancer
+/// sends calls elsewhere instead of to a service that can only fail them.
+async fn watch_workers(loaded: Loaded, health: tonic_health::server::HealthReporter) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        let alive = loaded
+            .get()
+            .ok()
+            .and_then(|i| i.engines().ok().map(|e| e.whisper.alive()));
+        if alive == Some(0) {
+            tracing::error!("no Whisper worker is left; health is NOT_SERVING");
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            return;
+        }
+    }
 }
 
 /// Ends suspensions whose training camp's time is up, every minute, with a rep.reinstated event

@@ -39,6 +39,7 @@ impl TranscriptionService {
         &self,
         req: proto::TranscribeRequest,
     ) -> Result<proto::TranscribeResponse, ServiceError> {
+        super::validate::hotwords(&req.hotwords)?;
         let redaction = match req.playbook.as_str() {
             "" => Redaction::default(),
             name => self.playbooks.get(name)?.redaction.clone(),

@@ -12,7 +12,8 @@ use crate::onnx::{self, OnnxError};
 use crate::text::embed::{EmbedError, Embedder};
 use crate::transcript::{Engines, Turn};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::OnceLock;
+use tokio_util::sync::CancellationToken;
 
 /// A model that would not open.
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +76,8 @@ pub fn emotion_head(dir: &ModelDir) -> Result<EmotionHead, OnnxError> {
     EmotionHead::new(onnx::environment(&dir.onnxruntime_lib())?)
 }
 
-/// The models the analysers need (sentence encoder, emotion head), opened once for any number
-/// of calls.
+/// The models the analysers need (sentence encoder, emotion head). Clones share the models.
+#[derive(Clone)]
 pub struct Analyser {
     embedder: Embedder,
     head: EmotionHead,
@@ -88,6 +89,14 @@ impl Analyser {
             embedder: embedder(dir)?,
             head: emotion_head(dir)?,
         })
+    }
+
+    /// The same models, working for a call that `cancel` stops.
+    pub fn for_call(&self, cancel: &CancellationToken) -> Self {
+        Self {
+            embedder: self.embedder.for_call(cancel),
+            head: self.head.clone(),
+        }
     }
 
     /// The sentence encoder and the emotion head, for analysers that run turn by turn.
@@ -105,41 +114,35 @@ impl Analyser {
     }
 }
 
-/// The analyser every call shares, opened when first needed. Calls take turns with it: a turn
-/// holds it for milliseconds against seconds of transcription, and each more would cost 75 MB.
-pub struct AnalyserPool {
+/// The analysers' models, opened once (when first needed) and shared by every call: calls take
+/// turns text by text, and each more copy would cost 75 MB.
+pub struct Analysers {
     dir: ModelDir,
-    shared: Mutex<Option<Analyser>>,
+    shared: OnceLock<Analyser>,
 }
 
-impl AnalyserPool {
+impl Analysers {
     pub fn new(dir: ModelDir) -> Self {
         Self {
             dir,
-            shared: Mutex::new(None),
+            shared: OnceLock::new(),
         }
     }
 
-    /// Uses an analyser opened ahead of time.
-    pub fn add(&self, analyser: Analyser) {
-        *self.lock() = Some(analyser);
+    /// Opens the models now, so that a failure shows at start.
+    pub fn open(dir: ModelDir) -> Result<Self, EmbedError> {
+        let analysers = Self::new(dir);
+        analysers.for_call(&CancellationToken::new())?;
+        Ok(analysers)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Analyser>> {
-        // A panic in another call's `f` leaves the analyser as it was: still usable.
-        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Runs `f` with the analyser, once no other call is using it.
-    pub fn with<T, E: From<EmbedError>>(
-        &self,
-        f: impl FnOnce(&mut Analyser) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let mut shared = self.lock();
-        if shared.is_none() {
-            *shared = Some(Analyser::new(&self.dir)?);
+    /// An analyser for one call.
+    pub fn for_call(&self, cancel: &CancellationToken) -> Result<Analyser, EmbedError> {
+        if let Some(a) = self.shared.get() {
+            return Ok(a.for_call(cancel));
         }
-        f(shared.as_mut().expect("opened above"))
+        let opened = Analyser::new(&self.dir)?;
+        Ok(self.shared.get_or_init(|| opened).for_call(cancel))
     }
 }
 
@@ -161,8 +164,7 @@ impl Models {
         choice: &WhisperChoice,
         config: &PoolConfig,
     ) -> Result<Self, LoadError> {
-        let analysers = AnalyserPool::new(dir.clone());
-        analysers.add(Analyser::new(dir)?);
+        let analysers = Analysers::open(dir.clone())?;
         Ok(Self {
             engines: Some(transcription(dir, choice, config)?),
             analysers,

@@ -8,7 +8,7 @@
 //! so its Analysis matches `AnalyzeCall`'s but for where the windows were cut.
 
 use super::ServiceError;
-use super::engines::AnalyserPool;
+use super::engines::{Analyser, Analysers};
 use crate::analysis::competitors::{CompetitorMatcher, Mention};
 use crate::analysis::emotion::{self, EmotionAlert};
 use crate::analysis::playbook::Playbook;
@@ -70,12 +70,21 @@ pub struct Finished {
     pub transcript: CallTranscript,
     pub content_hash: String,
     pub transcription_ms: u64,
+    /// Audio bytes received.
+    pub bytes: u64,
+}
+
+/// What has passed through the stream: its hash and length.
+#[derive(Default)]
+struct Received {
+    hash: Sha256,
+    bytes: u64,
 }
 
 /// The stream's bytes, read as they arrive, hashed as they pass.
 struct Bytes {
     rx: Mutex<Receiver<Vec<u8>>>,
-    hash: Arc<Mutex<Sha256>>,
+    hash: Arc<Mutex<Received>>,
     buf: Vec<u8>,
     pos: usize,
 }
@@ -84,8 +93,9 @@ impl Bytes {
     /// The next piece of the stream; `None` at its end.
     fn next(&mut self) -> Option<Vec<u8>> {
         let piece = self.rx.lock().ok()?.blocking_recv()?;
-        if let Ok(mut h) = self.hash.lock() {
-            h.update(&piece);
+        if let Ok(mut r) = self.hash.lock() {
+            r.hash.update(&piece);
+            r.bytes += piece.len() as u64;
         }
         Some(piece)
     }
@@ -166,14 +176,14 @@ impl Source {
 /// caller, or here when `emit` returns false) stops it early.
 pub fn run(
     engines: &Engines,
-    analysers: &AnalyserPool,
+    analysers: &Analysers,
     playbook: &Playbook,
     opts: &CallOptions,
     LiveAudio { format, chunks }: LiveAudio,
     emit: impl FnMut(LiveEvent, u64) -> bool + Send,
 ) -> Result<Finished, ServiceError> {
     let cancelled = &opts.cancel;
-    let hash = Arc::new(Mutex::new(Sha256::new()));
+    let hash = Arc::new(Mutex::new(Received::default()));
     let bytes = Bytes {
         rx: Mutex::new(chunks),
         hash: hash.clone(),
@@ -200,10 +210,10 @@ pub fn run(
             CallSession::new(engines, opts, rate, channels, layout, Packing::Live, out)?;
         let plan = session.plan().clone();
         let prosody = session.prosody();
-        let rules = Rules::new(playbook, analysers)?;
+        let rules = Rules::new(playbook, analysers.for_call(cancelled)?)?;
         let (position, mut emit) = (&position, emit);
         let collector = scope.spawn(move || {
-            collect(windows, plan, prosody, rules, analysers, cancelled, |e| {
+            collect(windows, plan, prosody, rules, cancelled, |e| {
                 emit(e, position.load(Ordering::Relaxed))
             })
         });
@@ -249,15 +259,14 @@ pub fn run(
             return Err(ServiceError::Cancelled);
         }
         let transcript = end?.transcript(segments);
-        let content_hash = hex::encode(
-            hash.lock()
-                .map(|h| h.clone().finalize())
-                .unwrap_or_default(),
-        );
+        let received = hash
+            .lock()
+            .map_err(|_| ServiceError::Worker("the stream's hash".into()))?;
         Ok(Finished {
             transcript,
-            content_hash,
+            content_hash: hex::encode(received.hash.clone().finalize()),
             transcription_ms: ended.elapsed().as_millis() as u64,
+            bytes: received.bytes,
         })
     })
 }
@@ -269,7 +278,6 @@ fn collect(
     plan: TrackPlan,
     prosody: Vec<SharedProsody>,
     mut rules: Rules<'_>,
-    analysers: &AnalyserPool,
     cancelled: &CancellationToken,
     mut emit: impl FnMut(LiveEvent) -> bool,
 ) -> Result<Vec<Turn>, ServiceError> {
@@ -283,7 +291,7 @@ fn collect(
      -> Result<(), ServiceError> {
         for mut u in updates {
             if let Some(new) = u.new_segment.take() {
-                analysers.with(|a| rules.segment(u.id, &new, a.parts().0, events))?;
+                rules.segment(u.id, &new, events)?;
             }
             if u.is_final {
                 u.turn.prosody = plan.prosody_of(&u.turn, &prosody);
@@ -294,10 +302,7 @@ fn collect(
                 is_final: u.is_final,
             });
             if u.is_final {
-                analysers.with(|a| {
-                    let (embedder, head) = a.parts();
-                    rules.final_turn(u.id, u.turn, head, embedder, events)
-                })?;
+                rules.final_turn(u.id, u.turn, events)?;
             }
         }
         Ok(())
@@ -479,6 +484,7 @@ impl LiveTurns {
 /// The playbook's real-time rules over a call in progress.
 struct Rules<'p> {
     playbook: &'p Playbook,
+    analyser: Analyser,
     competitors: CompetitorMatcher<'p>,
     questions: QuestionMatcher<'p>,
     /// Per question, how many times it has counted so far, and whether its alert went out.
@@ -488,11 +494,12 @@ struct Rules<'p> {
 }
 
 impl<'p> Rules<'p> {
-    fn new(playbook: &'p Playbook, analysers: &AnalyserPool) -> Result<Self, EmbedError> {
-        let questions = analysers.with(|a| QuestionMatcher::new(playbook, a.parts().0))?;
+    fn new(playbook: &'p Playbook, mut analyser: Analyser) -> Result<Self, EmbedError> {
+        let questions = QuestionMatcher::new(playbook, analyser.parts().0)?;
         let n = playbook.key_questions.len();
         Ok(Self {
             playbook,
+            analyser,
             competitors: CompetitorMatcher::new(playbook),
             questions,
             asked: vec![0; n],
@@ -506,14 +513,13 @@ impl<'p> Rules<'p> {
         &mut self,
         id: u32,
         seg: &Turn,
-        embedder: &mut crate::text::embed::Embedder,
         events: &mut Vec<LiveEvent>,
     ) -> Result<(), EmbedError> {
         for mut m in self.competitors.mentions(std::slice::from_ref(seg)) {
             m.turn = id as usize;
             events.push(LiveEvent::Competitor(m));
         }
-        for q in self.questions.counted_in(seg, embedder)? {
+        for q in self.questions.counted_in(seg, self.analyser.parts().0)? {
             self.asked[q] += 1;
         }
         Ok(())
@@ -524,11 +530,10 @@ impl<'p> Rules<'p> {
         &mut self,
         id: u32,
         turn: Turn,
-        head: &mut emotion::EmotionHead,
-        embedder: &mut crate::text::embed::Embedder,
         events: &mut Vec<LiveEvent>,
     ) -> Result<(), EmbedError> {
         self.final_turns.push(turn);
+        let (embedder, head) = self.analyser.parts();
         for mut a in
             emotion::alerts_for_last(&self.final_turns, &self.playbook.emotion, head, embedder)?
         {

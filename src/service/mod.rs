@@ -19,13 +19,14 @@ use crate::store::{self, Recorded, Store, StoreError};
 use crate::text::embed::EmbedError;
 use crate::transcript::{CallOptions, CallTranscript, Engines, TranscribeError, Turn};
 use chrono::{DateTime, NaiveDate, Utc};
-use engines::AnalyserPool;
+use engines::Analysers;
 use live::{LiveAudio, LiveEvent};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 /// Errors of the service layer. The gRPC server maps them to status codes in one place
 /// (`From<ServiceError> for tonic::Status`); the CLI prints them.
@@ -35,6 +36,11 @@ pub enum ServiceError {
     NotReady,
     #[error("too many calls in progress ({0} allowed); retry later")]
     Overloaded(usize),
+    /// Another request is working on the same call.
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    DeadlineExceeded(String),
     #[error("audio: {0}")]
     BadAudio(#[from] DecodeError),
     #[error(transparent)]
@@ -72,12 +78,12 @@ impl From<StoreError> for ServiceError {
 /// analysers.
 pub struct Models {
     pub engines: Option<Engines>,
-    pub analysers: AnalyserPool,
+    pub analysers: Analysers,
 }
 
 impl Models {
     /// For text transcripts: no Whisper, no VAD.
-    pub fn text_only(analysers: AnalyserPool) -> Self {
+    pub fn text_only(analysers: Analysers) -> Self {
         Self {
             engines: None,
             analysers,
@@ -192,6 +198,15 @@ impl Inspector {
         self.max_concurrent - self.slots.available_permits()
     }
 
+    /// Whether a call would be refused now.
+    pub fn is_full(&self) -> bool {
+        self.slots.available_permits() == 0
+    }
+
+    pub fn max_concurrent(&self) -> usize {
+        self.max_concurrent
+    }
+
     /// A recording's transcript, redacted as `redaction` says.
     pub fn transcribe(
         &self,
@@ -227,7 +242,7 @@ impl Inspector {
                 meta.info(recording.content_hash, recording.recorded_at),
             )
         };
-        self.analyse(playbook, info, transcript.turns)
+        self.analyse(playbook, info, transcript.turns, &opts.cancel)
     }
 
     /// A live call → its Analysis: `emit` gets each live event with the call time received so
@@ -246,20 +261,28 @@ impl Inspector {
         let engines = self.engines()?;
         let analysers = &self.models.analysers;
         let finished = live::run(engines, analysers, playbook, &opts, audio, emit)?;
+        if finished.bytes == 0 {
+            // As AnalyzeCall refuses empty audio: a stream that carried none stores nothing.
+            return Err(ServiceError::InvalidArgument(
+                "audio: the stream carried no audio; nothing was stored".into(),
+            ));
+        }
         let info = CallInfo {
             transcription_ms: Some(finished.transcription_ms),
             ..transcript_info(&finished.transcript, meta.info(finished.content_hash, None))
         };
-        self.analyse(playbook, info, finished.transcript.turns)
+        self.analyse(playbook, info, finished.transcript.turns, &opts.cancel)
     }
 
-    /// Text turns (in time order) → their Analysis, with no audio.
+    /// Text turns (in time order) → their Analysis, with no audio. `cancel` stops it between
+    /// two texts.
     pub fn text(
         &self,
         _permit: &Permit,
         playbook: &Playbook,
         turns: Vec<Turn>,
         meta: CallMeta,
+        cancel: &CancellationToken,
     ) -> Result<Analysis, ServiceError> {
         let content: Vec<(&str, u64, u64, &str)> = turns
             .iter()
@@ -272,7 +295,7 @@ impl Inspector {
             content_hash: None,
             ..meta.info(hash, None)
         };
-        self.analyse(playbook, info, turns)
+        self.analyse(playbook, info, turns, cancel)
     }
 
     /// Runs the analysers and counts the call in the metrics. The Analysis comes back as the
@@ -282,11 +305,13 @@ impl Inspector {
         playbook: &Playbook,
         info: CallInfo,
         turns: Vec<Turn>,
+        cancel: &CancellationToken,
     ) -> Result<Analysis, ServiceError> {
         let analysis = self
             .models
             .analysers
-            .with(|a| a.run(playbook, info, turns))?;
+            .for_call(cancel)?
+            .run(playbook, info, turns)?;
         crate::metrics::metrics().analysed(&analysis.timings);
         let mut stored = store::as_stored(&analysis)?;
         // Kept for the store alone: not part of the Analysis' JSON.
@@ -313,7 +338,7 @@ fn transcript_info(transcript: &CallTranscript, info: CallInfo) -> CallInfo {
     CallInfo {
         language: transcript.language.clone(),
         duration_ms: transcript.duration_ms,
-        note: transcript.empty_note(),
+        note: transcript.note(),
         ..info
     }
 }

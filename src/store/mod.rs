@@ -241,6 +241,8 @@ pub struct PendingCall {
     pub call_id: String,
     /// The request as received (the API's encoding).
     pub request: Vec<u8>,
+    /// The request (or start-up) that holds it.
+    pub owner: String,
 }
 
 /// Calls, analyses and coaching; pending work; the events outbox and its webhook cursors. Every
@@ -290,20 +292,23 @@ pub trait Store: Send + Sync {
 
     // --- pending work
 
-    /// Keeps an accepted request until its analysis is recorded (which removes it).
+    /// Keeps an accepted request for `owner` until its analysis is recorded (which removes it).
+    /// False, and nothing kept, when another owner holds a request of that call already.
     fn put_pending(
         &self,
         tenant: &str,
         call_id: &str,
         request: &[u8],
+        owner: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Every pending request, oldest first.
     fn pending(&self) -> Result<Vec<PendingCall>, StoreError>;
 
-    /// Forgets a pending request that cannot be analysed (it was answered with an error).
-    fn drop_pending(&self, tenant: &str, call_id: &str) -> Result<(), StoreError>;
+    /// Forgets a pending request that cannot be analysed (it was answered with an error); only
+    /// its owner may.
+    fn drop_pending(&self, tenant: &str, call_id: &str, owner: &str) -> Result<(), StoreError>;
 
     // --- the outbox and its webhooks
 

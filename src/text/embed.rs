@@ -8,6 +8,7 @@ use ort::value::Tensor;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokenizers::Tokenizer;
+use tokio_util::sync::CancellationToken;
 
 pub const DIM: usize = 512;
 
@@ -19,11 +20,22 @@ pub enum EmbedError {
     Tokenizer { path: String, detail: String },
     #[error("tokenizing {text:?}: {detail}")]
     Tokenize { text: String, detail: String },
+    #[error("cancelled")]
+    Cancelled,
 }
 
+/// Text beyond this many characters is not embedded: a sentence of a call is far shorter, and
+/// the encoder's memory grows with the square of its input.
+pub const MAX_CHARS: usize = 1_000;
+
+/// A handle on the sentence encoder. Clones share one session (taken in turn, for the few
+/// milliseconds of one text) and one tokenizer; each may carry the cancellation token of the
+/// call it works for, so that work for a caller who left stops at the next text.
+#[derive(Clone)]
 pub struct Embedder {
-    session: Session,
+    session: Arc<Mutex<Session>>,
     tokenizer: Arc<Tokenizer>,
+    cancel: CancellationToken,
 }
 
 /// The tokenizer of `path`, loaded once per process: loading it costs about 125 MB of memory,
@@ -46,9 +58,18 @@ fn shared_tokenizer(path: &Path) -> Result<Arc<Tokenizer>, EmbedError> {
 impl Embedder {
     pub fn new(session: Session, tokenizer_path: &Path) -> Result<Self, EmbedError> {
         Ok(Self {
-            session,
+            session: Arc::new(Mutex::new(session)),
             tokenizer: shared_tokenizer(tokenizer_path)?,
+            cancel: CancellationToken::new(),
         })
+    }
+
+    /// The same encoder, working for a call that `cancel` stops.
+    pub fn for_call(&self, cancel: &CancellationToken) -> Self {
+        Self {
+            cancel: cancel.clone(),
+            ..self.clone()
+        }
     }
 
     pub fn token_ids(&self, text: &str) -> Result<Vec<i32>, EmbedError> {
@@ -65,12 +86,20 @@ impl Embedder {
     /// The L2-normalised embedding of one text. Texts are run one per call: the int8 graph gives
     /// slightly different results when texts are batched.
     pub fn embed(&mut self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        if self.cancel.is_cancelled() {
+            return Err(EmbedError::Cancelled);
+        }
+        let text = match text.char_indices().nth(MAX_CHARS) {
+            Some((end, _)) => &text[..end],
+            None => text,
+        };
         let ids = self.token_ids(text)?;
         let n = ids.len() as i64;
         let ids = Tensor::from_array(Array1::from_vec(ids)).map_err(run_err)?;
         let splits = Tensor::from_array(Array1::from_vec(vec![0i64, n])).map_err(run_err)?;
-        let outputs = self
-            .session
+        // A panic in another call's run leaves the session as it was: still usable.
+        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+        let outputs = session
             .run(ort::inputs![TOKEN_IDS => ids, ROW_SPLITS => splits])
             .map_err(run_err)?;
         let (_, v) = outputs[0].try_extract_tensor::<f32>().map_err(run_err)?;

@@ -86,18 +86,23 @@ pub struct CallTranscript {
     /// Whisper windows decoded.
     pub windows: usize,
     pub turns: Vec<Turn>,
+    /// What had to be repaired in the recording's header to read it, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<String>,
 }
 
 impl CallTranscript {
-    /// Why the transcript has no turns, when it has none.
-    pub fn empty_note(&self) -> Option<String> {
-        match (self.turns.is_empty(), self.speech_ms) {
+    /// What the reader of an Analysis should know of the transcript: why it has no turns, when
+    /// it has none, and what was repaired to read the recording.
+    pub fn note(&self) -> Option<String> {
+        let empty = match (self.turns.is_empty(), self.speech_ms) {
             (false, _) => None,
-            (true, 0) => Some("no speech was found in the recording".to_owned()),
-            (true, _) => Some(
-                "the speech found was transcribed to nothing (noise or hallucination removed)"
-                    .to_owned(),
-            ),
-        }
+            (true, 0) => Some("no speech was found in the recording"),
+            (true, _) => {
+                Some("the speech found was transcribed to nothing (noise or hallucination removed)")
+            }
+        };
+        let notes: Vec<&str> = empty.into_iter().chain(self.repaired.as_deref()).collect();
+        (!notes.is_empty()).then(|| notes.join("; "))
     }
 }

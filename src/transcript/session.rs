@@ -444,6 +444,7 @@ impl SessionEnd {
             layout: self.plan.layout,
             speech_ms: self.speech_ms,
             windows: self.windows,
+            repaired: None,
         }
     }
 }
@@ -455,6 +456,7 @@ fn transcribe_call(
 ) -> Result<CallTranscript, TranscribeError> {
     let rate = decoder.sample_rate();
     let n_channels = decoder.channels();
+    let repaired = decoder.repaired().map(str::to_owned);
 
     // Listen to the first seconds to tell real stereo from mono written twice.
     let mut held: Vec<Vec<Vec<f32>>> = Vec::new();
@@ -508,7 +510,10 @@ fn transcribe_call(
             segments.extend(end.plan.segments(s)?);
         }
     }
-    Ok(end.transcript(segments))
+    Ok(CallTranscript {
+        repaired,
+        ..end.transcript(segments)
+    })
 }
 
 /// Maps a window's segment, and its words, to call time.

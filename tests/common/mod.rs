@@ -148,6 +148,7 @@ pub fn server_config(max_concurrent: usize, keys: Option<&str>) -> callqa::serve
         webhooks: Vec::new(),
         tls: None,
         metrics: None,
+        streams: Default::default(),
     }
 }
 

@@ -4,7 +4,7 @@ use crate::cli::args::{PlaybookCommand, PlaybookTestArgs, PlaybookWhat};
 use anyhow::{Context, Result, bail};
 use callqa::analysis::Analysis;
 use callqa::analysis::playbook::Playbook;
-use callqa::service::engines::{Analyser, AnalyserPool};
+use callqa::service::engines::Analysers;
 use callqa::service::{self, Inspector, Models};
 use callqa::store::Recorded;
 use callqa::transcript::Turn;
@@ -37,8 +37,7 @@ fn test(a: PlaybookTestArgs) -> Result<ExitCode> {
         );
     }
     let dir = a.models.dir();
-    let analysers = AnalyserPool::new(dir.clone());
-    analysers.add(Analyser::new(&dir)?);
+    let analysers = Analysers::open(dir)?;
     let inspector = Inspector::new(Models::text_only(analysers), 1);
     let store = a.store.open_if_named()?;
     for path in &a.transcript {
@@ -50,7 +49,7 @@ fn test(a: PlaybookTestArgs) -> Result<ExitCode> {
         meta.call_id = meta
             .call_id
             .or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()));
-        let analysis = inspector.text(&permit, &playbook, turns, meta)?;
+        let analysis = inspector.text(&permit, &playbook, turns, meta, &Default::default())?;
         if a.transcript.len() == 1 {
             println!("{}", serde_json::to_string_pretty(&analysis)?);
         } else {

@@ -32,6 +32,10 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         webhooks: Endpoint::parse_list(&hooks)?,
         tls,
         metrics: None, // bound inside the runtime
+        streams: server::StreamLimits {
+            config_timeout: Duration::from_secs(a.stream_config_seconds.max(1)),
+            idle_timeout: Duration::from_secs(a.stream_idle_seconds.max(1)),
+        },
     };
     println!("store: {}", a.store.path().display());
     let (dir, choice, pool) = (a.models.dir(), a.whisper.choice(), a.whisper.pool());

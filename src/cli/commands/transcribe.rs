@@ -3,7 +3,7 @@
 use crate::cli::args::TranscribeArgs;
 use anyhow::{Context, Result};
 use callqa::redact::Redaction;
-use callqa::service::engines::{self, AnalyserPool};
+use callqa::service::engines::{self, Analysers};
 use callqa::service::{Inspector, Models};
 use callqa::transcript::CallOptions;
 use serde_json::json;
@@ -20,7 +20,7 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
             &a.whisper.pool(),
         )?),
         // Opened only if used: transcription needs no analyser.
-        analysers: AnalyserPool::new(dir),
+        analysers: Analysers::new(dir),
     };
     let inspector = Inspector::new(models, 1);
     let opts = CallOptions {

@@ -56,9 +56,15 @@ impl CallQaService {
         tenant: String,
         mut inbound: Streaming<proto::StreamCallRequest>,
     ) -> Result<Responses, ServiceError> {
-        let first = inbound
-            .message()
+        let limits = self.streams;
+        let first = tokio::time::timeout(limits.config_timeout, inbound.message())
             .await
+            .map_err(|_| {
+                ServiceError::DeadlineExceeded(format!(
+                    "no config within {:?} of the stream's start",
+                    limits.config_timeout
+                ))
+            })?
             .map_err(|s| ServiceError::InvalidArgument(s.message().to_owned()))?;
         let Some(proto::StreamCallRequest {
             request: Some(Message::Config(config)),
@@ -68,6 +74,12 @@ impl CallQaService {
                 "the first message of a stream must be its config".into(),
             ));
         };
+        super::validate::call_ids(
+            &config.call_id,
+            &config.rep_id,
+            &config.customer_id,
+            &config.playbook,
+        )?;
         let format = format(&config)?;
         let playbook = self.playbooks.get(&config.playbook)?;
         let meta = CallMeta {
@@ -86,7 +98,19 @@ impl CallQaService {
             let (tx, cancel) = (tx.clone(), cancel.clone());
             tokio::spawn(async move {
                 loop {
-                    match inbound.message().await {
+                    let Ok(next) =
+                        tokio::time::timeout(limits.idle_timeout, inbound.message()).await
+                    else {
+                        // A client that holds its stream open without sending frees the slot.
+                        cancel.cancel();
+                        let idle = ServiceError::DeadlineExceeded(format!(
+                            "no audio for {:?}: the stream is closed",
+                            limits.idle_timeout
+                        ));
+                        let _ = tx.send(Err(Status::from(idle))).await;
+                        break;
+                    };
+                    match next {
                         Ok(Some(proto::StreamCallRequest {
                             request: Some(Message::Audio(bytes)),
                         })) => {
@@ -151,7 +175,8 @@ impl CallQaService {
                         event: Some(Event::Analysis(convert::analysis(analysis))),
                     })
                 }
-                Err(ServiceError::Cancelled) => return, // nobody is listening
+                // Nobody is listening (or the reader has told the client why already).
+                Err(ServiceError::Cancelled) => return,
                 Err(e) => Err(Status::from(e)),
             };
             let _ = tx.send(reply).await;

@@ -154,6 +154,23 @@ CREATE TABLE original_transcripts (
     PRIMARY KEY (tenant, call_id)
 );
 "#,
+    r#"
+-- Who holds a pending call: the request that accepted it (or the start-up that resumes it).
+-- Only the holder removes it, so a second request with the same call id cannot lose the first.
+ALTER TABLE pending_calls ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+"#,
+    r#"
+-- Events are numbered per tenant (tseq), so that no tenant sees gaps left by another's events
+-- or can count them. The global rowid (seq) stays the internal key.
+ALTER TABLE events ADD COLUMN tseq INTEGER;
+UPDATE events SET tseq = (SELECT COUNT(*) FROM events e WHERE e.tenant = events.tenant
+                          AND e.seq <= events.seq);
+CREATE UNIQUE INDEX events_by_tenant_seq ON events (tenant, tseq);
+-- Webhook cursors held global numbers: now they hold the tenant's.
+UPDATE webhook_cursors SET last_seq = (SELECT COALESCE(MAX(e.tseq), 0) FROM events e
+                                       WHERE e.tenant = webhook_cursors.tenant
+                                       AND e.seq <= webhook_cursors.last_seq);
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per version.

@@ -48,6 +48,23 @@ fn json_list(s: String) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(&s).map_err(|e| conversion_error(0, e))
 }
 
+/// Makes `path` readable and writable by its owner alone (0600), creating it if need be: the
+/// store holds transcripts, and unredacted ones when a playbook keeps them.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |e: std::io::Error| StoreError::Open {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -57,8 +74,18 @@ impl SqliteStore {
                 detail: e.to_string(),
             })?;
         }
+        private_file(path)?;
         let conn = Connection::open(path)?;
-        Self::init(conn)
+        let store = Self::init(conn)?;
+        // SQLite gives its -wal and -shm files the database's mode; older ones may not have it.
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            if Path::new(&side).exists() {
+                private_file(Path::new(&side))?;
+            }
+        }
+        Ok(store)
     }
 
     /// A private in-memory database (tests).
@@ -160,17 +187,18 @@ impl Store for SqliteStore {
         tenant: &str,
         call_id: &str,
         request: &[u8],
+        owner: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.with(|conn| pending::put(conn, tenant, call_id, request, now))
+    ) -> Result<bool, StoreError> {
+        self.with(|conn| pending::put(conn, tenant, call_id, request, owner, now))
     }
 
     fn pending(&self) -> Result<Vec<PendingCall>, StoreError> {
         self.with(|conn| pending::all(conn))
     }
 
-    fn drop_pending(&self, tenant: &str, call_id: &str) -> Result<(), StoreError> {
-        self.with(|conn| pending::remove(conn, tenant, call_id))
+    fn drop_pending(&self, tenant: &str, call_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.with(|conn| pending::remove(conn, tenant, call_id, owner))
     }
 
     fn events_after(

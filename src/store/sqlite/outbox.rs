@@ -18,12 +18,17 @@ pub(super) fn emit(
     let id: String = tx.query_row("SELECT 'evt_' || lower(hex(randomblob(16)))", [], |r| {
         r.get(0)
     })?;
-    tx.execute(
-        "INSERT INTO events (id, tenant, kind, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    // The tenant's own sequence: no gaps from other tenants' events.
+    let seq: i64 = tx.query_row(
+        "INSERT INTO events (id, tenant, kind, payload, created_at, tseq)
+         VALUES (?1, ?2, ?3, ?4, ?5,
+                 (SELECT COALESCE(MAX(tseq), 0) + 1 FROM events WHERE tenant = ?2))
+         RETURNING tseq",
         params![id, tenant, kind.as_str(), payload.to_string(), ts(now)],
+        |r| r.get(0),
     )?;
     Ok(Event {
-        seq: tx.last_insert_rowid(),
+        seq,
         id,
         tenant: tenant.to_owned(),
         kind,
@@ -88,8 +93,8 @@ pub(super) fn events_after(
 ) -> Result<Vec<Event>, StoreError> {
     let events = conn
         .prepare(
-            "SELECT seq, id, tenant, kind, payload, created_at FROM events
-             WHERE tenant = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            "SELECT tseq, id, tenant, kind, payload, created_at FROM events
+             WHERE tenant = ?1 AND tseq > ?2 ORDER BY tseq LIMIT ?3",
         )?
         .query_map(params![tenant, after_seq, limit as i64], |r| {
             event_row(r, 0)
@@ -98,7 +103,7 @@ pub(super) fn events_after(
     Ok(events)
 }
 
-/// An event from columns seq, id, tenant, kind, payload, created_at starting at `at`.
+/// An event from columns tseq, id, tenant, kind, payload, created_at starting at `at`.
 pub(super) fn event_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Event> {
     Ok(Event {
         seq: r.get(at)?,

@@ -41,7 +41,8 @@ pub(super) fn failed(
 ) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO webhook_failures (endpoint, tenant, event_seq, last_error, failed_at,
-         status) VALUES (?1, ?2, ?3, ?4, ?5, 'failed')",
+         status) VALUES (?1, ?2, (SELECT seq FROM events WHERE tenant = ?2 AND tseq = ?3), ?4,
+         ?5, 'failed')",
         params![endpoint, tenant, event.seq, error, ts(Utc::now())],
     )?;
     Ok(())
@@ -50,7 +51,7 @@ pub(super) fn failed(
 pub(super) fn failures(conn: &Connection, tenant: &str) -> Result<Vec<WebhookFailure>, StoreError> {
     let rows = conn
         .prepare(
-            "SELECT f.id, f.endpoint, e.seq, e.id, e.kind, f.last_error, f.failed_at,
+            "SELECT f.id, f.endpoint, e.tseq, e.id, e.kind, f.last_error, f.failed_at,
              f.status FROM webhook_failures f JOIN events e ON e.seq = f.event_seq
              WHERE f.tenant = ?1 AND f.status != 'delivered' ORDER BY f.id",
         )?
@@ -89,7 +90,7 @@ pub(super) fn replays(
 ) -> Result<Vec<(i64, Event)>, StoreError> {
     let rows = conn
         .prepare(
-            "SELECT f.id, e.seq, e.id, e.tenant, e.kind, e.payload, e.created_at
+            "SELECT f.id, e.tseq, e.id, e.tenant, e.kind, e.payload, e.created_at
              FROM webhook_failures f JOIN events e ON e.seq = f.event_seq
              WHERE f.endpoint = ?1 AND f.tenant = ?2 AND f.status = 'replay'
              ORDER BY f.id",

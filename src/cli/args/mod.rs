@@ -2,12 +2,13 @@
 //! that several commands share (models, Whisper, the store). Every option is also an environment
 //! variable (`CALLQA_…`); `settings` resolves them into what the commands use.
 
+mod groups;
+
+pub use groups::{CallArgs, ModelArgs, StoreArgs, VadArgs, WhisperArgs};
+
 use callqa::asr::Language;
 use callqa::audio::channels::Role;
 use callqa::audio::mask::AudioMask;
-use callqa::audio::vad::VadParams;
-use callqa::models::ModelDir;
-use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,104 +54,6 @@ pub enum Command {
     Events(EventsCommand),
     /// Run the gRPC service.
     Serve(Box<ServeArgs>),
-}
-
-/// Where the models are.
-#[derive(Args, Clone, Debug)]
-pub struct ModelArgs {
-    /// Where models are installed.
-    #[arg(long, env = "CALLQA_MODEL_DIR", default_value_os_t = ModelDir::default_path(), global = true, help_heading = "Models")]
-    pub model_dir: PathBuf,
-    /// The ONNX Runtime library to load (default: the one `models install` put in the model
-    /// folder).
-    #[arg(
-        long,
-        env = "CALLQA_ONNXRUNTIME_LIB",
-        global = true,
-        help_heading = "Models"
-    )]
-    pub onnxruntime_lib: Option<PathBuf>,
-}
-
-/// Which Whisper model transcribes, and how the cores are shared.
-#[derive(Args, Clone, Debug)]
-pub struct WhisperArgs {
-    /// Whisper model: `base`, `base-q8`, `tiny.en` (installed), or the path of any whisper.cpp
-    /// GGML file.
-    #[arg(
-        long,
-        alias = "model",
-        env = "CALLQA_WHISPER_MODEL",
-        default_value = "base",
-        global = true,
-        help_heading = "Whisper"
-    )]
-    pub whisper_model: String,
-    /// Whisper decoding states: windows decoded at once (default: the number of cores).
-    #[arg(
-        long,
-        env = "CALLQA_WHISPER_STATES",
-        global = true,
-        help_heading = "Whisper"
-    )]
-    pub whisper_states: Option<usize>,
-    /// Threads per Whisper decode (default: cores / states).
-    #[arg(long, env = "CALLQA_THREADS", global = true, help_heading = "Whisper")]
-    pub threads: Option<usize>,
-    /// Word times from whisper.cpp's token timestamps instead of DTW alignment: about 14 %
-    /// faster, but word times drift across pauses.
-    #[arg(long, env = "CALLQA_NO_DTW", global = true, help_heading = "Whisper")]
-    pub no_dtw: bool,
-}
-
-/// Voice-activity thresholds (Silero VAD).
-#[derive(Args, Clone, Debug)]
-pub struct VadArgs {
-    /// Speech probability that starts speech.
-    #[arg(long, env = "CALLQA_VAD_THRESHOLD", default_value_t = VadParams::default().threshold, help_heading = "Voice activity")]
-    pub vad_threshold: f32,
-    /// Silence that ends a speech segment (ms).
-    #[arg(long, env = "CALLQA_VAD_MIN_SILENCE_MS", default_value_t = VadParams::default().min_silence_ms, help_heading = "Voice activity")]
-    pub vad_min_silence_ms: u32,
-    /// Audio kept around each speech segment (ms).
-    #[arg(long, env = "CALLQA_VAD_PAD_MS", default_value_t = VadParams::default().speech_pad_ms, help_heading = "Voice activity")]
-    pub vad_pad_ms: u32,
-}
-
-/// Where calls, scores, coaching and events are kept, and whose they are.
-#[derive(Args, Clone, Debug)]
-pub struct StoreArgs {
-    /// The SQLite store (created and migrated on first use; default:
-    /// ~/.local/share/callqa/callqa.db).
-    #[arg(long, env = "CALLQA_STORE", global = true, help_heading = "Store")]
-    pub store: Option<PathBuf>,
-    /// The tenant the data belongs to.
-    #[arg(
-        long,
-        env = "CALLQA_TENANT",
-        default_value = "default",
-        global = true,
-        help_heading = "Store"
-    )]
-    pub tenant: String,
-}
-
-/// What is known of a call besides its audio or text.
-#[derive(Args, Clone, Debug, Default)]
-pub struct CallArgs {
-    /// The call's id (one call only; default: derived from the content, its sha256).
-    #[arg(long, env = "CALLQA_CALL_ID")]
-    pub call_id: Option<String>,
-    /// The rep (sales agent) who made the call: coaching and reports follow them.
-    #[arg(long, env = "CALLQA_REP_ID")]
-    pub rep_id: Option<String>,
-    /// The customer spoken to.
-    #[arg(long, env = "CALLQA_CUSTOMER_ID")]
-    pub customer_id: Option<String>,
-    /// The call's date (YYYY-MM-DD), for commitments like "下周三" (default: the day the
-    /// recording was made, else today, UTC).
-    #[arg(long, env = "CALLQA_CALL_DATE")]
-    pub call_date: Option<NaiveDate>,
 }
 
 #[derive(Args)]
@@ -596,6 +499,13 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); off by default.
     #[arg(long, env = "CALLQA_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// A stream that sends no config this long after it opens is closed (DEADLINE_EXCEEDED).
+    #[arg(long, env = "CALLQA_STREAM_CONFIG_SECONDS", default_value_t = 10)]
+    pub stream_config_seconds: u64,
+    /// A stream that sends nothing for this long is closed and its slot freed
+    /// (DEADLINE_EXCEEDED); a live call streams its silences too.
+    #[arg(long, env = "CALLQA_STREAM_IDLE_SECONDS", default_value_t = 30)]
+    pub stream_idle_seconds: u64,
     /// On SIGTERM, how long calls in progress may take to finish before they are stopped (they
     /// stay pending, and are analysed again at the next start).
     #[arg(long, env = "CALLQA_DRAIN_SECONDS", default_value_t = 30)]
