@@ -9,10 +9,16 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_NEEDS      := cmake:cmake g++:g++ python3:python3 pip3:python3-pip
 APT_TEST_NEEDS := chromium:chromium /usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei
 
-.PHONY: run test test-fast test-models bench setup apt-deps apt-test-deps client-venv build models lint fmt clean-models
+.PHONY: run install test test-fast test-models bench setup apt-deps apt-test-deps client-venv build models lint fmt clean-models
 
 run: models
 	$(BIN) serve --metrics-addr $${CALLQA_METRICS_ADDR:-127.0.0.1:9464}
+
+# The binary on the PATH (~/.local/bin, or PREFIX/bin), with its models installed.
+PREFIX ?= $(HOME)/.local
+install: models
+	install -D -m 755 $(BIN) $(PREFIX)/bin/callqa
+	@echo "installed $(PREFIX)/bin/callqa"
 
 # The tests that need no model run first (seconds); the ones on the real models follow.
 test: lint test-fast test-models

@@ -34,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Word",
         "Prosody",
         "RedactedSpan",
+        "Overall",
     ] {
         config = config.type_attribute(
             format!(".callqa.v1.{message}"),

@@ -158,7 +158,7 @@ fn the_example_playbook_is_valid_and_bad_ones_name_the_field() {
         ),
         (
             "name = \"x\"\n[emotion]\nfrustration_alert = \"high\"\n",
-            "invalid type",
+            "emotion.frustration_alert (line 3): expected a number, found the text \"high\"",
         ),
         (
             "name = \"x\"\n[[key_questions]]\nid = \"q\"\nphrasings = [\"预算？\"]\nthreshold = 2.0\n",
@@ -365,6 +365,7 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
         "rep-7",
         "--call-id",
         "c-1",
+        "--no-store",
     ]);
     assert_eq!(
         (v["call_id"].as_str(), v["rep_id"].as_str()),
@@ -439,7 +440,13 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
         common::wav_pcm16(&[vec![0.0; 16_000 * 5]], 16_000),
     )
     .unwrap();
-    let v = callqa_json(&["analyze", silence.to_str().unwrap(), "--playbook", example]);
+    let v = callqa_json(&[
+        "analyze",
+        silence.to_str().unwrap(),
+        "--playbook",
+        example,
+        "--no-store",
+    ]);
     assert_eq!(v["note"], "no speech was found in the recording");
     assert_matches_proto(&v, "Analysis");
     assert!(v["turns"].as_array().unwrap().is_empty());
@@ -685,6 +692,7 @@ fn analyze_takes_the_agent_channel_from_the_caller() {
             "zh".into(),
             "--agent-channel".into(),
             channel.into(),
+            "--no-store".into(),
         ]
     };
     let a = args("1");

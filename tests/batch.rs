@@ -51,6 +51,15 @@ fn recordings(name: &str) -> PathBuf {
     dir
 }
 
+/// The value of a line of the summary table: what follows its label.
+fn value(summary: &str, label: &str) -> String {
+    summary
+        .lines()
+        .find_map(|l| l.strip_prefix(label))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {label:?} in {summary}"))
+}
+
 fn lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -70,11 +79,17 @@ fn by_call(rows: &[Value]) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// `analyze DIR --playbook examples/playbook.toml`, then `extra`.
-fn analyze_args<'a>(dir: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+/// `analyze DIR --playbook examples/playbook.toml`, then `extra`; the calls are recorded in
+/// the folder's own store unless `extra` says otherwise.
+fn analyze_args(dir: &Path, extra: &[&str]) -> Vec<String> {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/playbook.toml");
-    let mut args = vec!["analyze", dir.to_str().unwrap(), "--playbook", example];
-    args.extend(extra);
+    let mut args: Vec<String> = ["analyze", dir.to_str().unwrap(), "--playbook", example]
+        .map(String::from)
+        .to_vec();
+    if !extra.iter().any(|a| *a == "--no-store" || *a == "--server") {
+        args.extend(["--store".into(), dir.join("store.db").display().to_string()]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
     args
 }
 
@@ -87,7 +102,8 @@ fn analyze(dir: &Path, extra: &[&str]) -> Output {
         "2026-11-20",
     ];
     named.extend(extra);
-    callqa(&analyze_args(dir, &named))
+    let args = analyze_args(dir, &named);
+    callqa(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 #[test]
@@ -125,8 +141,8 @@ fn a_folder_is_scored_with_one_row_per_call_and_the_corrupt_file_reported() {
         Some(1),
         "a failed call makes the exit code 1"
     );
-    assert!(summary.contains("calls scored        5"), "{summary}");
-    assert!(summary.contains("failed              1"), "{summary}");
+    assert_eq!(value(&summary, "calls scored"), "5", "{summary}");
+    assert_eq!(value(&summary, "failed"), "1", "{summary}");
     assert!(
         summary.contains("FAILED") && summary.contains("rep-3_call-f.wav"),
         "{summary}"
@@ -244,18 +260,20 @@ fn a_killed_batch_resumes_without_redoing_finished_calls() {
         .count();
     assert!(scored_before < 5, "the kill came too late to test anything");
 
-    let o = callqa(&resume);
+    let o = callqa(&resume.iter().map(String::as_str).collect::<Vec<_>>());
     let summary = String::from_utf8_lossy(&o.stdout);
     assert!(
-        summary.contains(&format!("already scored      {scored_before} (skipped)")),
+        value(&summary, "already scored").starts_with(&format!("{scored_before} ")),
         "{summary}"
     );
-    assert!(
-        summary.contains(&format!("calls scored        {}", 5 - scored_before)),
-        "{summary}"
+    assert_eq!(
+        value(&summary, "calls scored"),
+        (5 - scored_before).to_string()
     );
-    // Every call scored once over both runs; the corrupt file is retried and fails again.
+    // Every call scored once over both runs; the corrupt file is retried and fails again, with
+    // one row.
     let after = lines(&out);
+    assert_eq!(after.len(), 6, "{after:?}");
     let ids: Vec<&str> = after
         .iter()
         .filter(|r| r.get("analysis").is_some())
@@ -267,11 +285,12 @@ fn a_killed_batch_resumes_without_redoing_finished_calls() {
     assert_eq!((ids.len(), unique.len()), (5, 5), "{ids:?}");
 
     // --force scores everything again, afresh.
-    let o = callqa(&analyze_args(
-        &dir,
-        &["--out", out.to_str().unwrap(), "--force"],
-    ));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("calls scored        5"));
+    let args = analyze_args(&dir, &["--out", out.to_str().unwrap(), "--force"]);
+    let o = callqa(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        value(&String::from_utf8_lossy(&o.stdout), "calls scored"),
+        "5"
+    );
     assert_eq!(lines(&out).len(), 6);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -309,7 +328,7 @@ async fn a_batch_sent_to_a_running_service_gives_the_same_results() {
         .await
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = run(local.clone(), vec![]).await.unwrap();
+    let o = run(local.clone(), vec!["--no-store".into()]).await.unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (here, there) = (by_call(&lines(&local)), by_call(&lines(&remote)));
     assert_eq!(there.len(), 2);

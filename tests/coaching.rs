@@ -224,10 +224,13 @@ fn the_monthly_report_renders_in_chromium_with_a_six_axis_radar_per_rep() {
             "2026-11",
             "--out",
             html.to_str().unwrap(),
+            "--lang",
+            "zh",
         ],
         &db,
     ));
     let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<html lang=\"zh\">") && page.contains("过程健康度报告"));
     assert_eq!(page.matches("<svg").count(), 2, "a radar per rep");
     let radar = &page[page.find("<svg").unwrap()..page.find("</svg>").unwrap()];
     for label in [
@@ -241,6 +244,24 @@ fn the_monthly_report_renders_in_chromium_with_a_six_axis_radar_per_rep() {
         assert!(radar.contains(label), "{label} on the radar");
     }
     assert!(page.contains("竞品对标话术训练包") && page.contains("销售易"));
+    // In English: the English half of the names, and the radar's legend.
+    let english = dir.join("report-en.html");
+    ok(callqa(
+        &[
+            "report",
+            "month",
+            "2026-11",
+            "--out",
+            english.to_str().unwrap(),
+            "--lang",
+            "en",
+        ],
+        &db,
+    ));
+    let en = std::fs::read_to_string(&english).unwrap();
+    assert!(en.contains("<html lang=\"en\">") && en.contains("Process health report"));
+    assert!(en.contains("needs discovery") && en.contains("team average"));
+    assert!(!en.contains("1 calls") && !en.contains("1 reps"));
 
     // A real browser renders it: headless Chromium takes the screenshot.
     let png = common::screenshot(&html, (1280, 1800));

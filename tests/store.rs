@@ -158,7 +158,7 @@ fn the_circuit_breaker_fires_on_the_second_consecutive_failure_and_expiry_reinst
     );
     assert!(
         store
-            .rep_profile("t1", "rep-1")
+            .rep_profile("t1", "rep-1", None)
             .unwrap()
             .suspension
             .is_some()
@@ -173,7 +173,7 @@ fn the_circuit_breaker_fires_on_the_second_consecutive_failure_and_expiry_reinst
     assert!(store.expire_suspensions(at(78)).unwrap().is_empty());
     assert!(
         store
-            .rep_profile("t1", "rep-1")
+            .rep_profile("t1", "rep-1", None)
             .unwrap()
             .suspension
             .is_none()
@@ -236,7 +236,7 @@ fn re_analysis_replaces_and_assignments_are_not_duplicated() {
         .unwrap();
     assert!(next.assignments.is_empty());
 
-    let profile = store.rep_profile("t1", "rep-2").unwrap();
+    let profile = store.rep_profile("t1", "rep-2", None).unwrap();
     assert_eq!(profile.calls, 2, "re-analysis does not count twice");
     let needs = profile
         .dimensions
@@ -286,8 +286,8 @@ fn tenants_never_see_each_others_data() {
         .record("globex", &a.call("c1", "rep-1", 1, Kind::Passes), &p, at(2))
         .unwrap();
 
-    let acme = store.rep_profile("acme", "rep-1").unwrap();
-    let globex = store.rep_profile("globex", "rep-1").unwrap();
+    let acme = store.rep_profile("acme", "rep-1", None).unwrap();
+    let globex = store.rep_profile("globex", "rep-1", None).unwrap();
     assert_eq!((acme.calls, globex.calls), (2, 1));
     assert!(acme.suspension.is_some() && globex.suspension.is_none());
     assert!(kinds(&store, "globex").iter().all(|k| k != "rep.suspended"));
@@ -303,11 +303,11 @@ fn tenants_never_see_each_others_data() {
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.rep_profile("initech", "rep-1"),
+        store.rep_profile("initech", "rep-1", None),
         Err(StoreError::NotFound(_))
     ));
     let month = store
-        .month("acme", NaiveDate::from_ymd_opt(2026, 11, 1).unwrap())
+        .month("acme", NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(), None)
         .unwrap();
     assert_eq!(month.calls, 2);
     assert_eq!(month.competitors[0].competitor, "销售易");

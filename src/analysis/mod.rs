@@ -56,6 +56,9 @@ pub struct Analysis {
     pub emotion: emotion::EmotionReport,
     pub summary: summary::Summary,
     pub scorecard: scorecard::Scorecard,
+    /// The call as a whole, from the scorecard (see `scorecard::Overall`).
+    #[serde(default)]
+    pub overall: scorecard::Overall,
     /// sha256 of the recording, when the analysis came from one.
     pub content_hash: Option<String>,
     pub timings: Timings,
@@ -117,6 +120,7 @@ pub fn analyse(
         emotion,
         summary,
         scorecard: scorecard::Scorecard::default(),
+        overall: scorecard::Overall::default(),
         content_hash: info.content_hash,
         timings: Timings::default(),
         turns,
@@ -124,6 +128,7 @@ pub fn analyse(
         original_turns,
     };
     analysis.scorecard = scorecard::score(playbook, &analysis);
+    analysis.overall = analysis.scorecard.overall();
     let analysis_ms = started.elapsed().as_millis() as u64;
     let total = info.transcription_ms.unwrap_or(0) + analysis_ms;
     analysis.timings = Timings {

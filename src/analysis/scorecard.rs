@@ -25,9 +25,17 @@ pub struct Scorecard {
     pub dimensions: Vec<DimensionScore>,
 }
 
+/// The call as a whole: the mean of the dimension scores it was judged on, and whether every
+/// dimension judged passed. Both `null` when no dimension could be judged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Overall {
+    pub score: Option<f64>,
+    pub passed: Option<bool>,
+}
+
 impl Scorecard {
     /// The call's score: the mean of the dimension scores it was judged on.
-    pub fn overall(&self) -> Option<f64> {
+    pub fn score(&self) -> Option<f64> {
         let scores: Vec<f64> = self.dimensions.iter().filter_map(|d| d.score).collect();
         (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
     }
@@ -36,6 +44,13 @@ impl Scorecard {
     pub fn passed(&self) -> Option<bool> {
         let judged: Vec<bool> = self.dimensions.iter().filter_map(|d| d.passed).collect();
         (!judged.is_empty()).then(|| judged.iter().all(|&p| p))
+    }
+
+    pub fn overall(&self) -> Overall {
+        Overall {
+            score: self.score(),
+            passed: self.passed(),
+        }
     }
 }
 
@@ -310,17 +325,40 @@ fn measure(name: &str, r: &Analysis) -> Signal {
     }
 }
 
+/// Why a signal was not judged on a call, in words.
+fn not_judged(name: &str, r: &Analysis) -> &'static str {
+    if r.turns.is_empty() {
+        return "no speech in the call";
+    }
+    match name {
+        "key_question_coverage" => "the playbook has no key questions",
+        "competitor_response" => "the customer mentioned no competitor",
+        "objection_response" => "the customer raised no objection",
+        "customer_frustration" | "customer_perfunctory" | "customer_questions" => {
+            "no customer turns"
+        }
+        "agent_talk_ratio" => "no talk time of a known speaker",
+        "agent_longest_monologue" | "interruptions_by_agent" => "no agent turns",
+        "agent_response_latency" => "the agent never answered a customer turn",
+        _ => "it does not apply to this call",
+    }
+}
+
 fn score_dimension(d: &Dimension, r: &Analysis) -> DimensionScore {
     let signals: Vec<SignalScore> = d
         .signals
         .iter()
         .map(|s| {
             let m = measure(&s.signal, r);
+            let detail = match m.value {
+                Some(_) => m.detail,
+                None => format!("not judged: {}", not_judged(&s.signal, r)),
+            };
             SignalScore {
                 signal: s.signal.clone(),
                 weight: s.weight,
                 value: m.value,
-                detail: m.detail,
+                detail,
                 evidence: m.evidence,
             }
         })

@@ -336,6 +336,10 @@ pub fn analysis(a: Analysis) -> proto::Analysis {
                 .collect(),
         }),
         content_hash: a.content_hash,
+        overall: Some(proto::Overall {
+            score: a.overall.score,
+            passed: a.overall.passed,
+        }),
         timings: Some(proto::Timings {
             transcription_ms: a.timings.transcription_ms,
             analysis_ms: a.timings.analysis_ms,
@@ -430,6 +434,9 @@ pub fn rep_profile(p: RepProfile) -> proto::RepProfile {
     proto::RepProfile {
         rep_id: p.rep_id,
         calls: p.calls as u32,
+        playbook: p.playbook,
+        revisions: p.revisions,
+        other_playbooks: p.other_playbooks,
         dimensions: p
             .dimensions
             .into_iter()

@@ -15,6 +15,8 @@ pub enum InputError {
     Glob { arg: String, detail: String },
     #[error("{0}: no such file, folder or matching recording")]
     NotFound(String),
+    #[error("no recordings found in {0} (looked for: {exts})", exts = AUDIO_EXTENSIONS.join(", "))]
+    EmptyFolder(String),
     #[error("{path}: {detail}")]
     Sidecar { path: PathBuf, detail: String },
     #[error("name pattern {pattern:?}: {detail}")]
@@ -38,7 +40,11 @@ pub fn expand(args: &[String]) -> Result<Vec<PathBuf>, InputError> {
         };
         let path = Path::new(arg);
         if path.is_dir() {
+            let before = found.len();
             walk(path, &mut found).map_err(walk_err)?;
+            if found.len() == before {
+                return Err(InputError::EmptyFolder(arg.clone()));
+            }
         } else if path.exists() {
             found.insert(path.to_owned());
         } else {

@@ -15,13 +15,14 @@ pub use summary::Summary;
 use crate::analysis::Analysis;
 use crate::analysis::playbook::Playbook;
 use crate::audio::mask::AudioMask;
+use crate::report::Lang;
 use crate::service::Recording;
 use crate::store::{Store, StoreError};
 use inputs::FileMeta;
-use outputs::{CsvOut, already_done, open_output, slim};
+use outputs::{CsvOut, JsonlOut, already_done, slim};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::Write;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -52,10 +53,25 @@ impl BatchError {
 pub struct Outcome {
     pub file: String,
     pub call_id: String,
+    /// The rep, as the metadata gave it (an error row has no Analysis to carry it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rep_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<Analysis>,
+}
+
+impl Outcome {
+    fn failed(path: &Path, call_id: String, meta: &FileMeta, error: String) -> Self {
+        Self {
+            file: path.display().to_string(),
+            call_id,
+            rep_id: meta.call.rep_id.clone(),
+            error: Some(error),
+            analysis: None,
+        }
+    }
 }
 
 /// The sha256 of a file, read in pieces: the call's content hash, which says whether it was
@@ -71,13 +87,15 @@ pub struct Options {
     pub jobs: usize,
     /// Score again calls that already have a result.
     pub force: bool,
+    /// Analyse a recording whose call id the store holds for another recording, in its place.
+    pub replace: bool,
     pub jsonl: Option<PathBuf>,
     pub csv: Option<PathBuf>,
-    /// The HTML report, over every call of the batch (with `jsonl`, those of earlier,
-    /// interrupted runs too).
+    /// The HTML report, over every call of the batch (earlier runs' too).
     pub report: Option<PathBuf>,
     /// A folder for a copy of each recording with its redacted PII masked (`CALL_ID.wav`).
     pub redacted_audio: Option<(PathBuf, AudioMask)>,
+    pub lang: Lang,
 }
 
 /// Where a batch records its calls: a store and the tenant they belong to.
@@ -93,15 +111,116 @@ pub type Analyse<'a> = dyn Fn(Recording, &FileMeta) -> Result<Analysis, Box<dyn 
     + Sync
     + 'a;
 
-/// A recording to score: its file, metadata and content hash.
+/// A recording to score: its file, metadata, content hash and size.
 struct Todo {
     path: PathBuf,
     meta: FileMeta,
     hash: String,
+    bytes: u64,
 }
 
-/// Scores `files` (with their metadata) with `opts.jobs` calls at once. Each finished call is
-/// written to the outputs (and the store) at once, in the order calls finish.
+/// What the batch decided for each file before scoring anything.
+#[derive(Default)]
+struct Plan {
+    todo: Vec<Todo>,
+    /// Calls already scored under this revision (in the JSONL output or the store).
+    earlier: Vec<Outcome>,
+    /// Files that cannot be scored as given.
+    refused: Vec<Outcome>,
+}
+
+/// Sorts the files into calls to score, calls scored before, and files refused: unreadable, or
+/// carrying a call id that another recording holds (in this batch, or in the store unless
+/// `replace`).
+fn plan(
+    files: Vec<(PathBuf, FileMeta)>,
+    playbook: &Playbook,
+    opts: &Options,
+    store: Option<Destination<'_>>,
+) -> Result<Plan, BatchError> {
+    let mut prior = if opts.force {
+        Default::default()
+    } else {
+        already_done(opts.jsonl.as_deref(), &playbook.revision)?
+    };
+    let mut plan = Plan::default();
+    // call id → (hash, file) of the first recording of the batch that has it
+    let mut ids: HashMap<String, (String, String)> = HashMap::new();
+    for (path, meta) in files {
+        let hash = match file_hash(&path) {
+            Ok(h) => h,
+            Err(e) => {
+                let id = meta.call.call_id.clone().unwrap_or_default();
+                let error = format!("cannot read: {e}");
+                plan.refused.push(Outcome::failed(&path, id, &meta, error));
+                continue;
+            }
+        };
+        let call_id = meta.call.call_id_or(&hash);
+        let file = path.display().to_string();
+        match ids.get(&call_id) {
+            Some((h, _)) if *h == hash => continue, // the same recording twice: once is enough
+            Some((_, other)) => {
+                let error =
+                    format!("call id {call_id} is also given to {other}, another recording");
+                plan.refused
+                    .push(Outcome::failed(&path, call_id, &meta, error));
+                continue;
+            }
+            None => {
+                ids.insert(call_id.clone(), (hash.clone(), file.clone()));
+            }
+        }
+        if let Some(o) = prior.remove(&hash) {
+            plan.earlier.push(Outcome { file, ..o });
+            continue;
+        }
+        if let Some(d) = store {
+            let stored = d.store.identity(d.tenant, &call_id)?;
+            let same_audio = stored
+                .as_ref()
+                .is_some_and(|id| id.content_hash.as_deref() == Some(&hash));
+            match stored {
+                Some(id)
+                    if same_audio && !opts.force && id.playbook_revision == playbook.revision =>
+                {
+                    let analysis = d.store.analysis(d.tenant, &call_id)?;
+                    plan.earlier.push(Outcome {
+                        file,
+                        call_id,
+                        rep_id: analysis.rep_id.clone(),
+                        error: None,
+                        analysis: Some(analysis),
+                    });
+                    continue;
+                }
+                Some(_) if same_audio => {} // scored again: --force, or a new revision
+                Some(_) if !opts.replace => {
+                    let error = format!(
+                        "call id {call_id} already holds another recording in the store; \
+                         --replace analyses this one in its place"
+                    );
+                    plan.refused
+                        .push(Outcome::failed(&path, call_id, &meta, error));
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+        plan.todo.push(Todo {
+            path,
+            meta,
+            hash,
+            bytes,
+        });
+    }
+    Ok(plan)
+}
+
+/// Scores `files` (with their metadata) with `opts.jobs` calls at once. The outputs cover the
+/// whole batch: the calls scored before (skipped now), then each call as it finishes, written at
+/// once (and recorded in the store), so that an interrupted batch continues where it stopped.
 pub fn run(
     analyse: &Analyse<'_>,
     playbook: &Playbook,
@@ -110,70 +229,43 @@ pub fn run(
     store: Option<Destination<'_>>,
 ) -> Result<Summary, BatchError> {
     let started = Instant::now();
+    let Plan {
+        todo,
+        earlier,
+        refused,
+    } = plan(files, playbook, opts, store)?;
     let mut summary = Summary::default();
-    let (mut done, mut calls) = if opts.force {
-        Default::default()
-    } else {
-        already_done(opts.jsonl.as_deref(), &playbook.revision)?
-    };
-    if opts.report.is_none() {
-        calls.clear();
-    }
     let mut jsonl = opts
         .jsonl
         .as_deref()
-        .map(|p| open_output(p, opts.force).map(|(f, _)| (f, p.to_owned())))
+        .map(|p| JsonlOut::create(p, &earlier))
         .transpose()?;
     let mut csv = opts
         .csv
         .as_deref()
-        .map(|p| CsvOut::open(p, opts.force, playbook))
+        .map(|p| CsvOut::create(p, playbook))
         .transpose()?;
-
-    // Which calls are left: a call whose audio was already scored under this revision (in
-    // the output or the store) is skipped.
-    let mut todo = Vec::new();
-    let mut early = Vec::new();
-    for (path, meta) in files {
-        let hash = match file_hash(&path) {
-            Ok(h) => h,
-            Err(e) => {
-                early.push(Outcome {
-                    file: path.display().to_string(),
-                    call_id: meta.call.call_id.clone().unwrap_or_default(),
-                    error: Some(format!("cannot read: {e}")),
-                    analysis: None,
-                });
-                continue;
-            }
-        };
-        let in_store = match (store, opts.force) {
-            (Some(d), false) => {
-                let call_id = meta.call.call_id_or(&hash);
-                d.store.identity(d.tenant, &call_id)?.is_some_and(|id| {
-                    id.content_hash.as_deref() == Some(&hash)
-                        && id.playbook_revision == playbook.revision
-                })
-            }
-            _ => false,
-        };
-        if !done.insert(hash.clone()) || in_store {
-            summary.skipped += 1;
-            continue;
+    let mut calls = Vec::new();
+    for o in &earlier {
+        if let Some(csv) = &mut csv {
+            csv.row(o)?;
         }
-        todo.push(Todo { path, meta, hash });
+        if let Some(a) = &o.analysis {
+            summary.add_earlier(a);
+            if opts.report.is_some() {
+                calls.push(report::Call {
+                    file: o.file.clone(),
+                    analysis: slim(a.clone()),
+                });
+            }
+        }
     }
 
-    let mut progress = Progress::new(todo.len() + early.len());
-    let mut record = |o: Outcome, summary: &mut Summary| -> Result<(), BatchError> {
-        if let Some((file, path)) = &mut jsonl {
-            let line = serde_json::to_string(&o).map_err(|e| BatchError::Output {
-                path: path.clone(),
-                source: Box::new(e),
-            })?;
-            writeln!(file, "{line}")
-                .and_then(|_| file.flush())
-                .map_err(BatchError::output(path))?;
+    let total_bytes = todo.iter().map(|t| t.bytes).sum();
+    let mut progress = Progress::new(todo.len() + refused.len(), total_bytes, opts.lang);
+    let mut record = |o: Outcome, bytes: u64, summary: &mut Summary| -> Result<(), BatchError> {
+        if let Some(out) = &mut jsonl {
+            out.write(&o)?;
         }
         if let Some(csv) = &mut csv {
             csv.row(&o)?;
@@ -198,29 +290,35 @@ pub fn run(
                 .failed
                 .push((o.file.clone(), o.error.clone().unwrap_or_default())),
         }
-        progress.call_done(&o);
+        progress.call_done(&o, bytes);
         Ok(())
     };
-    for o in early {
-        record(o, &mut summary)?;
+    for o in refused {
+        record(o, 0, &mut summary)?;
     }
 
     let queue = Mutex::new(todo.into_iter());
-    let (tx, rx) = std::sync::mpsc::channel::<Outcome>();
+    let (tx, rx) = std::sync::mpsc::channel::<(Outcome, u64)>();
     let written = std::thread::scope(|scope| -> Result<(), BatchError> {
         for _ in 0..opts.jobs.max(1) {
             let (queue, tx) = (&queue, tx.clone());
             scope.spawn(move || {
                 loop {
                     let next = queue.lock().ok().and_then(|mut q| q.next());
-                    let Some(Todo { path, meta, hash }) = next else {
+                    let Some(Todo {
+                        path,
+                        meta,
+                        hash,
+                        bytes,
+                    }) = next
+                    else {
                         return;
                     };
                     let call_id = meta.call.call_id_or(&hash);
                     let result = match std::fs::read(&path) {
-                        Ok(bytes) => {
+                        Ok(data) => {
                             let recording = Recording {
-                                bytes,
+                                bytes: data,
                                 content_hash: hash,
                                 recorded_at: meta.recorded_at,
                             };
@@ -228,25 +326,25 @@ pub fn run(
                         }
                         Err(e) => Err(format!("cannot read: {e}")),
                     };
-                    let (analysis, error) = match result {
-                        Ok(a) => (Some(a), None),
-                        Err(e) => (None, Some(e)),
+                    let outcome = match result {
+                        Ok(a) => Outcome {
+                            file: path.display().to_string(),
+                            call_id,
+                            rep_id: a.rep_id.clone(),
+                            error: None,
+                            analysis: Some(a),
+                        },
+                        Err(e) => Outcome::failed(&path, call_id, &meta, e),
                     };
-                    let outcome = Outcome {
-                        file: path.display().to_string(),
-                        call_id,
-                        error,
-                        analysis,
-                    };
-                    if tx.send(outcome).is_err() {
+                    if tx.send((outcome, bytes)).is_err() {
                         return; // the writer stopped on an error
                     }
                 }
             });
         }
         drop(tx);
-        for outcome in rx.iter() {
-            if let Err(e) = record(outcome, &mut summary) {
+        for (outcome, bytes) in rx.iter() {
+            if let Err(e) = record(outcome, bytes, &mut summary) {
                 // Stop the workers: nothing could be written.
                 if let Ok(mut q) = queue.lock() {
                     q.by_ref().for_each(drop);
@@ -259,7 +357,7 @@ pub fn run(
     progress.finish();
     written?;
     if let Some(path) = &opts.report {
-        std::fs::write(path, report::html(&calls, &summary.failed))
+        std::fs::write(path, report::html(&calls, &summary.failed, path, opts.lang))
             .map_err(BatchError::output(path))?;
     }
     summary.wall = started.elapsed();

@@ -1,14 +1,14 @@
 //! The batch's outputs: JSON lines and CSV rows written call by call (so that an interrupted run
 //! resumes where it stopped), and the redacted copies of the recordings.
 
-use super::{BatchError, Outcome, report};
+use super::{BatchError, Outcome};
 use crate::analysis::Analysis;
 use crate::analysis::playbook::Playbook;
 use crate::audio::StreamDecoder;
 use crate::audio::channels::Role;
 use crate::audio::mask::AudioMask;
-use std::collections::{BTreeMap, HashSet};
-use std::io::BufRead;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 /// Writes `DIR/CALL_ID.wav`: the recording with the spans the analysis redacted masked.
@@ -36,39 +36,30 @@ pub fn write_redacted_audio(
     Ok(out)
 }
 
-/// The calls of the JSONL output already scored under this playbook revision: their content
-/// hashes, and the calls themselves (for the report).
+/// The calls of the JSONL output already scored under this playbook revision, by content hash.
+/// A line cut short by a kill, an error row, or a call of another revision does not count.
 pub(super) fn already_done(
     jsonl: Option<&Path>,
     revision: &str,
-) -> Result<(HashSet<String>, Vec<report::Call>), BatchError> {
-    let (mut done, mut calls) = (HashSet::new(), Vec::new());
+) -> Result<HashMap<String, Outcome>, BatchError> {
+    let mut done = HashMap::new();
     let Some(path) = jsonl.filter(|p| p.exists()) else {
-        return Ok((done, calls));
+        return Ok(done);
     };
     let file = std::fs::File::open(path).map_err(BatchError::output(path))?;
     for line in std::io::BufReader::new(file).lines() {
         let line = line.map_err(BatchError::output(path))?;
-        // A line cut short by a kill is simply not done.
-        let Ok(Outcome {
-            analysis: Some(a),
-            file,
-            ..
-        }) = serde_json::from_str::<Outcome>(&line)
-        else {
+        let Ok(o) = serde_json::from_str::<Outcome>(&line) else {
             continue;
         };
-        if a.playbook_revision == revision
-            && let Some(h) = &a.content_hash
-            && done.insert(h.clone())
+        if let Some(a) = &o.analysis
+            && a.playbook_revision == revision
+            && let Some(h) = a.content_hash.clone()
         {
-            calls.push(report::Call {
-                file,
-                analysis: slim(a),
-            });
+            done.entry(h).or_insert(o);
         }
     }
-    Ok((done, calls))
+    Ok(done)
 }
 
 /// An Analysis without its word timings, the bulk of it, for the report.
@@ -79,21 +70,53 @@ pub(super) fn slim(mut a: Analysis) -> Analysis {
     a
 }
 
-/// Opens an output for appending (a resumed run adds to it), or afresh with `--force`.
-pub(super) fn open_output(path: &Path, fresh: bool) -> Result<(std::fs::File, bool), BatchError> {
-    let err = BatchError::output(path);
-    let had_rows = !fresh && std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(!fresh)
-        .write(true)
-        .truncate(fresh)
-        .open(path)
-        .map_err(err)?;
-    Ok((file, had_rows))
+/// The JSONL output: one line per call, the whole batch in every run. The calls of earlier runs
+/// are written first (to a new file that replaces the old one at once, so a kill loses
+/// nothing), then each call as it finishes. A call that failed before and is tried again has
+/// one line, its new one.
+pub(super) struct JsonlOut {
+    file: std::fs::File,
+    path: PathBuf,
 }
 
-/// The CSV output: one row per call.
+impl JsonlOut {
+    pub(super) fn create(path: &Path, earlier: &[Outcome]) -> Result<Self, BatchError> {
+        let staged = path.with_extension("jsonl.partial");
+        {
+            let file = std::fs::File::create(&staged).map_err(BatchError::output(path))?;
+            let mut w = std::io::BufWriter::new(file);
+            for o in earlier {
+                write_line(&mut w, o, path)?;
+            }
+            w.flush().map_err(BatchError::output(path))?;
+        }
+        std::fs::rename(&staged, path).map_err(BatchError::output(path))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(BatchError::output(path))?;
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+        })
+    }
+
+    pub(super) fn write(&mut self, o: &Outcome) -> Result<(), BatchError> {
+        write_line(&mut self.file, o, &self.path)?;
+        self.file.flush().map_err(BatchError::output(&self.path))
+    }
+}
+
+fn write_line(w: &mut impl Write, o: &Outcome, path: &Path) -> Result<(), BatchError> {
+    let line = serde_json::to_string(o).map_err(|e| BatchError::Output {
+        path: path.to_owned(),
+        source: Box::new(e),
+    })?;
+    writeln!(w, "{line}").map_err(BatchError::output(path))
+}
+
+/// The CSV output: one row per call of the batch, earlier runs' calls included, written afresh
+/// each run. It starts with a byte-order mark, so that Excel reads Chinese names right.
 pub(super) struct CsvOut {
     writer: csv::Writer<std::fs::File>,
     path: PathBuf,
@@ -101,14 +124,16 @@ pub(super) struct CsvOut {
 }
 
 impl CsvOut {
-    pub(super) fn open(path: &Path, fresh: bool, playbook: &Playbook) -> Result<Self, BatchError> {
-        let (file, had_rows) = open_output(path, fresh)?;
+    pub(super) fn create(path: &Path, playbook: &Playbook) -> Result<Self, BatchError> {
+        let mut file = std::fs::File::create(path).map_err(BatchError::output(path))?;
+        file.write_all("\u{feff}".as_bytes())
+            .map_err(BatchError::output(path))?;
         let mut out = Self {
             writer: csv::Writer::from_writer(file),
             path: path.into(),
             dimensions: playbook.dimensions.iter().map(|d| d.id.clone()).collect(),
         };
-        if !had_rows {
+        {
             let mut header: Vec<String> = [
                 "file",
                 "call_id",
@@ -143,6 +168,7 @@ impl CsvOut {
 
     pub(super) fn row(&mut self, o: &Outcome) -> Result<(), BatchError> {
         let mut row = vec![o.file.clone(), o.call_id.clone()];
+        let overall = o.analysis.as_ref().map(|a| &a.overall);
         let n = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.1}"));
         match &o.analysis {
             Some(a) => {
@@ -161,9 +187,9 @@ impl CsvOut {
                         .collect::<Vec<_>>()
                         .join(";"),
                     peak_frustration(a).map_or(String::new(), |p| format!("{p:.2}")),
-                    n(a.scorecard.overall()),
-                    a.scorecard
-                        .passed()
+                    n(overall.and_then(|o| o.score)),
+                    overall
+                        .and_then(|o| o.passed)
                         .map_or(String::new(), |p| if p { "pass" } else { "fail" }.into()),
                 ]);
                 for id in &self.dimensions {
@@ -173,9 +199,10 @@ impl CsvOut {
                 row.push(String::new());
             }
             None => {
+                row.push(o.rep_id.clone().unwrap_or_default());
                 row.extend(std::iter::repeat_n(
                     String::new(),
-                    8 + self.dimensions.len(),
+                    7 + self.dimensions.len(),
                 ));
                 row.push(o.error.clone().unwrap_or_default());
             }

@@ -3,7 +3,7 @@
 
 pub mod args;
 mod commands;
-mod settings;
+pub mod settings;
 
 use anyhow::Result;
 use args::{Cli, Command};
@@ -16,6 +16,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Transcribe(a) => commands::transcribe::run(a),
         Command::Analyze(a) => commands::analyze::run(*a),
         Command::Playbook(c) => commands::playbook::run(c),
+        Command::Rescore(a) => commands::rescore::run(a),
         Command::Eval(c) => commands::eval::run(c),
         Command::Train(c) => commands::train::run(c),
         Command::Bench(c) => commands::bench::run(c),

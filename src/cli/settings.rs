@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use callqa::asr::pool::PoolConfig;
 use callqa::audio::vad::VadParams;
 use callqa::models::ModelDir;
+use callqa::report::Lang;
 use callqa::service::CallMeta;
 use callqa::service::engines::{self, WhisperChoice};
 use callqa::store::SqliteStore;
@@ -88,9 +89,15 @@ impl StoreArgs {
         })
     }
 
+    /// The store, created if need be (for the commands that write).
     pub fn open(&self) -> Result<SqliteStore> {
         let path = self.path();
         SqliteStore::open(&path).with_context(|| format!("store {}", path.display()))
+    }
+
+    /// The store, which must exist: the commands that only read never create one.
+    pub fn open_existing(&self) -> Result<SqliteStore> {
+        Ok(SqliteStore::open_existing(&self.path())?)
     }
 
     /// The store, only when one was named (`--store` or `CALLQA_STORE`).
@@ -108,4 +115,14 @@ impl CallArgs {
             call_date: self.call_date,
         }
     }
+}
+
+/// The language asked for, else the locale's (LC_ALL, LC_MESSAGES, LANG), else English.
+pub fn lang(asked: Option<Lang>) -> Lang {
+    asked.unwrap_or_else(|| {
+        ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+            .map_or(Lang::En, |locale| Lang::from_locale(&locale))
+    })
 }

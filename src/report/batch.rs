@@ -3,11 +3,12 @@
 //! lowest-scoring calls with the evidence behind their failed dimensions. Charts are SVG drawn
 //! with plotters.
 
-use super::{escape, radar_svg};
+use super::{Lang, REP_COLOUR, TEAM_COLOUR, escape, radar_svg};
 use crate::analysis::Analysis;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::path::Path;
 
 /// Calls listed as the lowest-scoring.
 const LOWEST: usize = 10;
@@ -161,16 +162,54 @@ fn mentions_over_time(by_day: &BTreeMap<String, BTreeMap<chrono::NaiveDate, u32>
     })
 }
 
-/// A link that opens the recording at a moment (a media fragment, `#t=SECONDS`).
-fn audio_link(file: &str, time_ms: u64) -> String {
-    let audio = std::fs::canonicalize(file).unwrap_or_else(|_| file.into());
-    let path = audio
-        .display()
+/// The recording's path relative to the report's folder, as a URL path: a report shared with its
+/// recordings (the same tree) keeps its links.
+fn audio_href(file: &str, report: &Path) -> String {
+    let base = report
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let (target, base) = (abs(Path::new(file)), abs(base));
+    let common = target
+        .components()
+        .zip(base.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut rel = std::path::PathBuf::new();
+    for _ in base.components().skip(common) {
+        rel.push("..");
+    }
+    for c in target.components().skip(common) {
+        rel.push(c);
+    }
+    rel.display()
         .to_string()
         .replace('%', "%25")
-        .replace(' ', "%20");
-    format!("file://{path}#t={:.1}", time_ms as f64 / 1000.0)
+        .replace(' ', "%20")
+        .replace('#', "%23")
 }
+
+/// A link that plays the recording from a moment in the page's player (and, without scripts,
+/// opens it there: a media fragment, `#t=SECONDS`).
+fn play_link(href: &str, time_ms: u64, text: &str) -> String {
+    let t = time_ms as f64 / 1000.0;
+    format!(
+        "<a class=\"play\" href=\"{}#t={t:.1}\" data-src=\"{}\" data-t=\"{t:.1}\">{}</a>",
+        escape(href),
+        escape(href),
+        escape(text)
+    )
+}
+
+/// The player every evidence link plays in.
+const PLAYER: &str = "<div class=\"player\"><audio id=\"player\" controls preload=\"none\"></audio> <span id=\"playing\"></span></div>\n\
+<script>document.addEventListener('click',function(e){var a=e.target.closest('a.play');if(!a)return;\
+e.preventDefault();var p=document.getElementById('player');var src=a.getAttribute('data-src');\
+if(p.getAttribute('src')!==src){p.setAttribute('src',src);}\
+var t=parseFloat(a.getAttribute('data-t'));var go=function(){p.currentTime=t;p.play();};\
+if(p.readyState>0){go();}else{p.addEventListener('loadedmetadata',go,{once:true});p.load();}\
+document.getElementById('playing').textContent=a.textContent;});</script>\n";
 
 fn rep_calls<'a>(calls: &'a [Call], rep: &'a str) -> impl Iterator<Item = &'a Call> + 'a {
     calls
@@ -178,11 +217,12 @@ fn rep_calls<'a>(calls: &'a [Call], rep: &'a str) -> impl Iterator<Item = &'a Ca
         .filter(move |c| c.analysis.rep_id.as_deref() == Some(rep))
 }
 
-/// The whole report.
-pub fn html(calls: &[Call], failed: &[(String, String)]) -> String {
+/// The whole report, in `lang`; `report` is where it will be written (links are relative to it).
+pub fn html(calls: &[Call], failed: &[(String, String)], report: &Path, lang: Lang) -> String {
+    let t = |zh: &'static str, en: &'static str| lang.pick(zh, en);
     let scores: Vec<f64> = calls
         .iter()
-        .filter_map(|c| c.analysis.scorecard.overall())
+        .filter_map(|c| c.analysis.overall.score)
         .collect();
     let mut reps: Vec<String> = calls
         .iter()
@@ -263,65 +303,141 @@ pub fn html(calls: &[Call], failed: &[(String, String)]) -> String {
             .collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
-    let labels: Vec<String> = dims.iter().map(|(_, n)| n.clone()).collect();
+    let labels: Vec<String> = dims.iter().map(|(_, n)| lang.name(n).to_owned()).collect();
     let team: Vec<Option<f64>> = dims
         .iter()
         .map(|(id, _)| average(&mut calls.iter(), id))
         .collect();
 
     let mut h = String::new();
+    let mean = if scores.is_empty() {
+        "–".to_owned()
+    } else {
+        format!("{:.1}", scores.iter().sum::<f64>() / scores.len() as f64)
+    };
+    let hours = calls.iter().map(|c| c.analysis.duration_ms).sum::<u64>() as f64 / 3_600_000.0;
+    let intro = match lang {
+        Lang::Zh => format!(
+            "已评分 {} 通，失败 {} 个文件；音频 {hours:.2} 小时；平均得分 {mean}（得分：各维度得分的平均值）。",
+            calls.len(),
+            failed.len()
+        ),
+        Lang::En => format!(
+            "{} scored, {} failed; {hours:.2} h of audio; mean score {mean} (a call's score is the mean of its dimension scores).",
+            lang.count(calls.len(), "call", "calls"),
+            lang.count(failed.len(), "file", "files"),
+        ),
+    };
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\"><title>callqa batch report</title>\n<style>\
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\
 body{{font-family:sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse;margin:8px 0 20px}}\
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left;vertical-align:top}} th{{background:#f4f4f4}}\
 .reps{{display:flex;flex-wrap:wrap;gap:16px}} .rep{{border:1px solid #ddd;padding:8px;width:380px}}\
-.fail{{color:#b00}}</style></head><body>\n<h1>Call quality · batch report</h1>\n\
-<p>{} calls scored, {} failed; {:.2} h of audio; mean score {}.</p>\n",
-        calls.len(),
-        failed.len(),
-        calls.iter().map(|c| c.analysis.duration_ms).sum::<u64>() as f64 / 3_600_000.0,
-        if scores.is_empty() {
-            "–".to_owned()
-        } else {
-            format!("{:.1}", scores.iter().sum::<f64>() / scores.len() as f64)
-        }
+.fail{{color:#b00}} .player{{position:sticky;top:0;background:#fff;padding:6px 0;border-bottom:1px solid #ddd}}\
+.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}</style></head><body>\n\
+<h1>{}</h1>\n{PLAYER}<p>{}</p>\n",
+        lang.code(),
+        t("通话质检 · 批量报告", "Call quality · batch report"),
+        t("通话质检 · 批量报告", "Call quality · batch report"),
+        escape(&intro)
     );
-    let _ = write!(h, "<h2>Call scores</h2>\n{}\n", score_histogram(&scores));
     let _ = write!(
         h,
-        "<h2>Key-question coverage by rep</h2>\n<p>The share of each rep's calls in which the question was asked as the playbook requires.</p>\n{}\n",
+        "<h2>{}</h2>\n{}\n",
+        t("通话得分分布", "Call scores"),
+        score_histogram(&scores)
+    );
+    let _ = write!(
+        h,
+        "<h2>{}</h2>\n<p>{}</p>\n{}\n",
+        t("各销售代表的关键问题覆盖率", "Key-question coverage by rep"),
+        t(
+            "每个销售代表的通话中，按话术要求问到该问题的比例。",
+            "The share of each rep's calls in which the question was asked as the playbook requires."
+        ),
         coverage_heatmap(&questions, &reps, &share)
     );
-    h.push_str("<h2>Competitor mentions over time</h2>\n");
+    let _ = writeln!(
+        h,
+        "<h2>{}</h2>",
+        t("竞品提及趋势", "Competitor mentions over time")
+    );
     if by_day.is_empty() {
-        h.push_str("<p>No competitor was mentioned.</p>\n");
+        let _ = writeln!(
+            h,
+            "<p>{}</p>",
+            t(
+                "无：没有通话提到竞品。",
+                "None: no call mentioned a competitor."
+            )
+        );
     } else {
         h.push_str(&mentions_over_time(&by_day));
     }
-    h.push_str("<h2>Reps</h2>\n<div class=\"reps\">\n");
+    let _ = writeln!(h, "<h2>{}</h2>", t("销售代表", "Reps"));
+    if reps.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p>{}</p>",
+            t(
+                "无：通话没有销售代表编号（用 --rep-id、--meta 或 --name-pattern 指定）。",
+                "None: the calls carry no rep id (give --rep-id, --meta or --name-pattern)."
+            )
+        );
+    } else {
+        let _ = writeln!(
+            h,
+            "<p class=\"legend\"><span style=\"background:rgb({},{},{})\"></span>{}<span style=\"background:rgb({},{},{})\"></span>{}</p>",
+            REP_COLOUR.0,
+            REP_COLOUR.1,
+            REP_COLOUR.2,
+            t("该销售代表", "this rep"),
+            TEAM_COLOUR.0,
+            TEAM_COLOUR.1,
+            TEAM_COLOUR.2,
+            t("团队平均", "team average")
+        );
+    }
+    h.push_str("<div class=\"reps\">\n");
     for rep in &reps {
         let values: Vec<Option<f64>> = dims
             .iter()
             .map(|(id, _)| average(&mut rep_calls(calls, rep), id))
             .collect();
+        let n = rep_calls(calls, rep).count();
         let _ = write!(
             h,
-            "<div class=\"rep\"><h3>{}</h3><p>{} calls</p>\n{}</div>\n",
+            "<div class=\"rep\"><h3>{}</h3><p>{}</p>\n{}</div>\n",
             escape(rep),
-            rep_calls(calls, rep).count(),
+            match lang {
+                Lang::Zh => format!("{n} 通"),
+                Lang::En => lang.count(n, "call", "calls"),
+            },
             radar_svg(&labels, &values, &team)
         );
     }
-    h.push_str("</div>\n<h2>Lowest-scoring calls</h2>\n<table><tr><th>call</th><th>rep</th><th>score</th><th>failed dimensions and their evidence</th></tr>\n");
+    let _ = writeln!(
+        h,
+        "</div>\n<h2>{}</h2>\n<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        t("得分最低的通话", "Lowest-scoring calls"),
+        t("通话", "call"),
+        t("销售代表", "rep"),
+        t("得分", "score"),
+        t(
+            "未通过的维度及证据（点击播放）",
+            "failed dimensions and their evidence (click to play)"
+        )
+    );
     let mut ranked: Vec<&Call> = calls
         .iter()
-        .filter(|c| c.analysis.scorecard.overall().is_some())
+        .filter(|c| c.analysis.overall.score.is_some())
         .collect();
-    let score = |c: &&Call| c.analysis.scorecard.overall().unwrap_or(0.0);
+    let score = |c: &&Call| c.analysis.overall.score.unwrap_or(0.0);
     ranked.sort_by(|a, b| score(a).total_cmp(&score(b)));
     for c in ranked.into_iter().take(LOWEST) {
         let a = &c.analysis;
+        let href = audio_href(&c.file, report);
         let mut evidence = String::new();
         for d in a
             .scorecard
@@ -332,18 +448,17 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left;vertical-align:top
             let _ = write!(
                 evidence,
                 "<b>{}</b> {:.0}<ul>",
-                escape(&d.name),
+                escape(lang.name(&d.name)),
                 d.score.unwrap_or(0.0)
             );
             for s in &d.signals {
                 let _ = write!(evidence, "<li>{}", escape(&s.detail));
                 for e in &s.evidence {
+                    let at = format!("{:.0}:{:02}", e.time_ms / 60_000, e.time_ms / 1000 % 60);
                     let _ = write!(
                         evidence,
-                        " · <a href=\"{}\">{:.0}:{:02}</a> “{}”",
-                        escape(&audio_link(&c.file, e.time_ms)),
-                        e.time_ms / 60_000,
-                        e.time_ms / 1000 % 60,
+                        " · {} “{}”",
+                        play_link(&href, e.time_ms, &at),
                         escape(&e.text)
                     );
                 }
@@ -353,17 +468,24 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left;vertical-align:top
         }
         let _ = writeln!(
             h,
-            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td class=\"fail\">{:.0}</td><td>{}</td></tr>",
-            escape(&audio_link(&c.file, 0)),
-            escape(&a.call_id),
+            "<tr><td>{}</td><td>{}</td><td class=\"fail\">{:.0}</td><td>{}</td></tr>",
+            play_link(&href, 0, &a.call_id),
             escape(a.rep_id.as_deref().unwrap_or("–")),
-            a.scorecard.overall().unwrap_or(0.0),
+            a.overall.score.unwrap_or(0.0),
             evidence
         );
     }
     h.push_str("</table>\n");
-    if !failed.is_empty() {
-        h.push_str("<h2>Files that failed</h2>\n<table><tr><th>file</th><th>error</th></tr>\n");
+    let _ = writeln!(h, "<h2>{}</h2>", t("失败的文件", "Files that failed"));
+    if failed.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", t("无。", "None."));
+    } else {
+        let _ = writeln!(
+            h,
+            "<table><tr><th>{}</th><th>{}</th></tr>",
+            t("文件", "file"),
+            t("错误", "error")
+        );
         for (file, error) in failed {
             let _ = writeln!(
                 h,

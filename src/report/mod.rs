@@ -5,6 +5,54 @@
 pub mod batch;
 pub mod month;
 
+/// The language of the reports and of the CLI's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Lang {
+    Zh,
+    #[default]
+    En,
+}
+
+impl Lang {
+    /// From a locale such as `zh_CN.UTF-8` (Chinese) or `en_US.UTF-8`; English otherwise.
+    pub fn from_locale(locale: &str) -> Self {
+        if locale.to_ascii_lowercase().starts_with("zh") {
+            Lang::Zh
+        } else {
+            Lang::En
+        }
+    }
+
+    /// The HTML `lang` code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
+    /// This language's half of a bilingual name written `中文 / English`; the name as it is
+    /// otherwise.
+    pub fn name(self, name: &str) -> &str {
+        match name.split_once(" / ") {
+            Some((zh, en)) => self.pick(zh.trim(), en.trim()),
+            None => name,
+        }
+    }
+
+    /// `1 call`, `2 calls`.
+    pub fn count(self, n: usize, one: &str, many: &str) -> String {
+        format!("{n} {}", if n == 1 { one } else { many })
+    }
+}
+
 use plotters::prelude::*;
 use std::f64::consts::PI;
 
@@ -60,10 +108,9 @@ fn draw_radar(
             vec![point(k, 0.0), point(k, 100.0)],
             grid,
         ))?;
-        // Labels sit beyond the rim; long bilingual names keep only their first part.
-        let short = label.split(" / ").next().unwrap_or(label);
+        // Labels sit beyond the rim, in the report's language (`Lang::name`).
         root.draw(&Text::new(
-            short.to_owned(),
+            label.clone(),
             point_at(centre, radius + 26.0, k, n),
             label_style.clone(),
         ))?;

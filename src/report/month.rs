@@ -2,7 +2,7 @@
 //! radar per rep on the playbook's dimensions (drawn with plotters), team averages, key-question
 //! coverage, competitor statistics, and who was assigned what.
 
-use super::{REP_COLOUR, TEAM_COLOUR, escape, radar_svg};
+use super::{Lang, REP_COLOUR, TEAM_COLOUR, escape, radar_svg};
 use crate::store::{MonthData, RepProfile};
 use std::fmt::Write;
 
@@ -34,10 +34,35 @@ fn averages(rep: &RepProfile, dims: &[(String, String)]) -> Vec<Option<f64>> {
         .collect()
 }
 
-/// The whole report as one HTML document.
-pub fn month_html(data: &MonthData) -> String {
+/// A table, or "none" when it has no rows.
+fn table(h: &mut String, lang: Lang, headers: &[&str], rows: Vec<Vec<String>>) {
+    if rows.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", lang.pick("无。", "None."));
+        return;
+    }
+    h.push_str("<table><tr>");
+    for c in headers {
+        let _ = write!(h, "<th>{}</th>", escape(c));
+    }
+    h.push_str("</tr>\n");
+    for row in rows {
+        h.push_str("<tr>");
+        for cell in row {
+            let _ = write!(h, "<td>{cell}</td>");
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+}
+
+/// The whole report as one HTML document, in `lang`.
+pub fn month_html(data: &MonthData, lang: Lang) -> String {
+    let t = |zh: &'static str, en: &'static str| lang.pick(zh, en);
     let dims = dimensions(data);
-    let labels: Vec<String> = dims.iter().map(|(_, name)| name.clone()).collect();
+    let labels: Vec<String> = dims
+        .iter()
+        .map(|(_, name)| lang.name(name).to_owned())
+        .collect();
     let per_rep: Vec<Vec<Option<f64>>> = data.reps.iter().map(|r| averages(r, &dims)).collect();
     let team: Vec<Option<f64>> = (0..dims.len())
         .map(|k| {
@@ -47,63 +72,116 @@ pub fn month_html(data: &MonthData) -> String {
         .collect();
 
     let mut h = String::new();
-    let title = format!("过程健康度报告 · process health · {}", data.month);
+    let title = format!(
+        "{} · {}",
+        t("过程健康度报告", "Process health report"),
+        data.month
+    );
+    let coverage = data
+        .coverage_percent
+        .map_or("–".into(), |c| format!("{c:.0} %"));
+    let playbook = data
+        .playbook
+        .as_deref()
+        .map_or_else(|| t("无", "none").to_owned(), |p| lang.name(p).to_owned());
+    let intro = match lang {
+        Lang::Zh => format!(
+            "租户 <b>{}</b>：话术「{}」（版本 {}），{} 通通话，{} 位销售代表；关键问题平均覆盖率 {coverage}。",
+            escape(&data.tenant),
+            escape(&playbook),
+            escape(&data.revisions.join("、")),
+            data.calls,
+            data.reps.len()
+        ),
+        Lang::En => format!(
+            "Tenant <b>{}</b>, playbook “{}” (revisions {}): {}, {}; mean key-question coverage {coverage}.",
+            escape(&data.tenant),
+            escape(&playbook),
+            escape(&data.revisions.join(", ")),
+            lang.count(data.calls, "call", "calls"),
+            lang.count(data.reps.len(), "rep", "reps")
+        ),
+    };
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>\
 body{{font-family:sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse;margin:8px 0 20px}}\
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}} th{{background:#f4f4f4}}\
 .reps{{display:flex;flex-wrap:wrap;gap:16px}} .rep{{border:1px solid #ddd;padding:8px;width:380px}}\
 .fail{{color:#b00}} .legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}\
-</style></head><body>\n<h1>{}</h1>\n<p>Tenant <b>{}</b>: {} calls, {} reps; mean key-question coverage {}.</p>\n",
+</style></head><body>\n<h1>{}</h1>\n<p>{intro}</p>\n",
+        lang.code(),
         escape(&title),
         escape(&title),
-        escape(&data.tenant),
-        data.calls,
-        data.reps.len(),
-        data.coverage_percent
-            .map_or("–".into(), |c| format!("{c:.0} %"))
     );
-
-    h.push_str("<h2>Team averages</h2>\n<table><tr><th>dimension</th><th>team</th>");
-    for rep in &data.reps {
-        let _ = write!(h, "<th>{}</th>", escape(&rep.rep_id));
-    }
-    h.push_str("</tr>\n");
-    for (k, (_, name)) in dims.iter().enumerate() {
-        let _ = write!(
+    if !data.other_playbooks.is_empty() {
+        let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td>",
-            escape(name),
-            score(team[k])
+            "<p>{}: {}</p>",
+            t(
+                "本月其他话术的通话不计入本报告",
+                "Calls under other playbooks are not counted here"
+            ),
+            escape(&data.other_playbooks.join("; "))
         );
-        for r in &per_rep {
-            let _ = write!(h, "<td>{}</td>", score(r[k]));
-        }
-        h.push_str("</tr>\n");
     }
-    h.push_str("</table>\n");
 
-    h.push_str(&format!(
-        "<h2>Reps</h2>\n<p class=\"legend\"><span style=\"background:rgb{:?}\"></span>rep average\
-<span style=\"background:rgb{:?}\"></span>team average</p>\n<div class=\"reps\">\n",
-        (REP_COLOUR.0, REP_COLOUR.1, REP_COLOUR.2),
-        (TEAM_COLOUR.0, TEAM_COLOUR.1, TEAM_COLOUR.2)
-    ));
+    let _ = writeln!(h, "<h2>{}</h2>", t("团队平均", "Team averages"));
+    let mut headers = vec![t("维度", "dimension"), t("团队", "team")];
+    headers.extend(data.reps.iter().map(|r| r.rep_id.as_str()));
+    let rows = dims
+        .iter()
+        .enumerate()
+        .map(|(k, (_, name))| {
+            let mut row = vec![escape(lang.name(name)), score(team[k])];
+            row.extend(per_rep.iter().map(|r| score(r[k])));
+            row
+        })
+        .collect();
+    table(&mut h, lang, &headers, rows);
+
+    let _ = writeln!(h, "<h2>{}</h2>", t("销售代表", "Reps"));
+    if data.reps.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p>{}</p>",
+            t(
+                "无：本月的通话没有销售代表编号。",
+                "None: the month's calls carry no rep id."
+            )
+        );
+    } else {
+        let _ = writeln!(
+            h,
+            "<p class=\"legend\"><span style=\"background:rgb{:?}\"></span>{}\
+<span style=\"background:rgb{:?}\"></span>{}</p>",
+            (REP_COLOUR.0, REP_COLOUR.1, REP_COLOUR.2),
+            t("该销售代表平均", "rep average"),
+            (TEAM_COLOUR.0, TEAM_COLOUR.1, TEAM_COLOUR.2),
+            t("团队平均", "team average")
+        );
+    }
+    h.push_str("<div class=\"reps\">\n");
     for (rep, values) in data.reps.iter().zip(&per_rep) {
+        let calls = match lang {
+            Lang::Zh => format!("{} 通", rep.calls),
+            Lang::En => lang.count(rep.calls, "call", "calls"),
+        };
+        let suspended = rep.suspension.as_ref().map_or(String::new(), |s| {
+            format!(
+                " · <b class=\"fail\">{} {}</b>",
+                t("暂停至", "suspended until"),
+                s.ends_at.format("%Y-%m-%d %H:%M UTC")
+            )
+        });
         let _ = write!(
             h,
-            "<div class=\"rep\"><h3>{}</h3><p>{} calls{}</p>\n{}\n",
+            "<div class=\"rep\"><h3>{}</h3><p>{calls}{suspended}</p>\n{}\n",
             escape(&rep.rep_id),
-            rep.calls,
-            rep.suspension.as_ref().map_or(String::new(), |s| format!(
-                " · <b class=\"fail\">suspended until {}</b>",
-                s.ends_at.format("%Y-%m-%d %H:%M UTC")
-            )),
             radar_svg(&labels, values, &team)
         );
         if !rep.open_assignments.is_empty() {
-            h.push_str("<p>Open coaching:</p><ul>");
+            let _ = write!(h, "<p>{}</p><ul>", t("进行中的辅导：", "Open coaching:"));
             for a in &rep.open_assignments {
                 let _ = write!(h, "<li>{}</li>", escape(&a.pack));
             }
@@ -113,42 +191,93 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}} th{{background:#
     }
     h.push_str("</div>\n");
 
-    h.push_str("<h2>Competitors</h2>\n<table><tr><th>competitor</th><th>mentions</th><th>answered by the agent</th></tr>\n");
-    for c in &data.competitors {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{} ({:.0} %)</td></tr>",
-            escape(&c.competitor),
-            c.mentions,
-            c.answered,
-            100.0 * c.answered as f64 / c.mentions.max(1) as f64
-        );
-    }
-    h.push_str("</table>\n<h2>Coaching assigned this month</h2>\n<table><tr><th>rep</th><th>pack</th><th>why</th><th>calls</th><th>status</th></tr>\n");
-    for a in &data.assignments {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&a.rep_id),
-            escape(&a.pack),
-            escape(&a.reason),
-            escape(&a.evidence_calls.join(", ")),
-            escape(&a.status)
-        );
-    }
-    h.push_str("</table>\n<h2>Suspensions (能力熔断)</h2>\n<table><tr><th>rep</th><th>why</th><th>calls</th><th>until</th><th>status</th></tr>\n");
-    for s in &data.suspensions {
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&s.rep_id),
-            escape(&s.reason),
-            escape(&s.calls.join(", ")),
-            s.ends_at.format("%Y-%m-%d %H:%M UTC"),
-            escape(&s.status)
-        );
-    }
-    h.push_str("</table>\n</body></html>\n");
+    let _ = writeln!(h, "<h2>{}</h2>", t("竞品", "Competitors"));
+    let rows = data
+        .competitors
+        .iter()
+        .map(|c| {
+            vec![
+                escape(&c.competitor),
+                c.mentions.to_string(),
+                format!(
+                    "{} ({:.0} %)",
+                    c.answered,
+                    100.0 * c.answered as f64 / c.mentions.max(1) as f64
+                ),
+            ]
+        })
+        .collect();
+    table(
+        &mut h,
+        lang,
+        &[
+            t("竞品", "competitor"),
+            t("提及次数", "mentions"),
+            t("销售已应对", "answered by the agent"),
+        ],
+        rows,
+    );
+    let _ = writeln!(
+        h,
+        "<h2>{}</h2>",
+        t("本月的辅导分配", "Coaching assigned this month")
+    );
+    let rows = data
+        .assignments
+        .iter()
+        .map(|a| {
+            vec![
+                escape(&a.rep_id),
+                escape(&a.pack),
+                escape(&a.reason),
+                escape(&a.evidence_calls.join(", ")),
+                escape(&a.status),
+            ]
+        })
+        .collect();
+    table(
+        &mut h,
+        lang,
+        &[
+            t("销售代表", "rep"),
+            t("辅导包", "pack"),
+            t("原因", "why"),
+            t("通话", "calls"),
+            t("状态", "status"),
+        ],
+        rows,
+    );
+    let _ = writeln!(
+        h,
+        "<h2>{}</h2>",
+        t("能力熔断（暂停）", "Suspensions (能力熔断)")
+    );
+    let rows = data
+        .suspensions
+        .iter()
+        .map(|s| {
+            vec![
+                escape(&s.rep_id),
+                escape(&s.reason),
+                escape(&s.calls.join(", ")),
+                s.ends_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+                escape(&s.status),
+            ]
+        })
+        .collect();
+    table(
+        &mut h,
+        lang,
+        &[
+            t("销售代表", "rep"),
+            t("原因", "why"),
+            t("通话", "calls"),
+            t("截至", "until"),
+            t("状态", "status"),
+        ],
+        rows,
+    );
+    h.push_str("</body></html>\n");
     h
 }
 

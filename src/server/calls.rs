@@ -361,6 +361,48 @@ impl CallQaService {
     }
 }
 
+impl CallQaService {
+    async fn rescore(
+        &self,
+        tenant: String,
+        req: proto::RescoreCallsRequest,
+    ) -> Result<proto::RescoreCallsResponse, ServiceError> {
+        validate::call_ids("", &req.rep_id, "", &req.playbook)?;
+        for id in &req.call_ids {
+            validate::call_ids(id, "", "", "")?;
+        }
+        let inspector = self.loaded.get()?;
+        let playbook = self.playbooks.get(&req.playbook)?;
+        let which = service::Rescore {
+            call_ids: req.call_ids,
+            rep_id: (!req.rep_id.is_empty()).then_some(req.rep_id),
+            since: date(&req.since, "since")?,
+        };
+        let permit = inspector.permit()?;
+        let cancel = self.call_token();
+        let _guard = cancel.clone().drop_guard();
+        let store = self.store.clone();
+        let revision = playbook.revision.clone();
+        let done = blocking(move || {
+            inspector.rescore(&permit, &*store, &tenant, &playbook, &which, &cancel)
+        })
+        .await?;
+        self.new_events.notify_waiters();
+        Ok(proto::RescoreCallsResponse {
+            playbook_revision: revision,
+            calls: done
+                .into_iter()
+                .map(|r| proto::RescoredCall {
+                    call_id: r.call_id,
+                    old_score: r.old_score,
+                    new_score: r.analysis.overall.score,
+                    old_revision: r.old_revision,
+                })
+                .collect(),
+        })
+    }
+}
+
 /// The service as tonic holds it.
 pub struct Shared(pub Arc<CallQaService>);
 
@@ -431,7 +473,7 @@ impl proto::call_qa_server::CallQa for Shared {
             let tenant = tenant(&request)?;
             let rep = request.into_inner().rep_id;
             let store = self.0.store.clone();
-            let profile = blocking(move || Ok(store.rep_profile(&tenant, &rep)?)).await?;
+            let profile = blocking(move || Ok(store.rep_profile(&tenant, &rep, None)?)).await?;
             Ok(Response::new(convert::rep_profile(profile)))
         })
         .await
@@ -517,6 +559,19 @@ impl proto::call_qa_server::CallQa for Shared {
                 }
             });
             Ok(Response::new(ReceiverStream::new(rx)))
+        })
+        .await
+    }
+
+    async fn rescore_calls(
+        &self,
+        request: Request<proto::RescoreCallsRequest>,
+    ) -> Result<Response<proto::RescoreCallsResponse>, Status> {
+        measured("RescoreCalls", async move {
+            let tenant = tenant(&request)?;
+            Ok(Response::new(
+                self.0.rescore(tenant, request.into_inner()).await?,
+            ))
         })
         .await
     }

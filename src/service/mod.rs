@@ -320,6 +320,89 @@ impl Inspector {
     }
 }
 
+/// A call scored again: its scores before and after.
+#[derive(Debug, Clone)]
+pub struct Rescored {
+    pub call_id: String,
+    pub old_score: Option<f64>,
+    pub old_revision: String,
+    pub analysis: Analysis,
+}
+
+/// Which stored calls to score again.
+#[derive(Debug, Clone, Default)]
+pub struct Rescore {
+    /// These calls; else the calls scored under a playbook of the new one's name, of `rep_id`
+    /// and dated from `since`, when given.
+    pub call_ids: Vec<String>,
+    pub rep_id: Option<String>,
+    pub since: Option<NaiveDate>,
+}
+
+impl Inspector {
+    /// Scores stored calls again under `playbook`, from their stored transcripts (the turns
+    /// before redaction when the store kept them, so that a new redaction policy applies), and
+    /// records each with its coaching. Nothing is transcribed again.
+    pub fn rescore(
+        &self,
+        _permit: &Permit,
+        store: &dyn Store,
+        tenant: &str,
+        playbook: &Playbook,
+        which: &Rescore,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Rescored>, ServiceError> {
+        let ids = if which.call_ids.is_empty() {
+            let query = store::ListQuery {
+                rep_id: which.rep_id.clone(),
+                from_date: which.since,
+                limit: usize::MAX >> 1,
+                ..Default::default()
+            };
+            let mut rows = store.list(tenant, &query)?;
+            rows.reverse(); // oldest first: coaching sees the calls in their order
+            rows.into_iter()
+                .filter(|r| r.playbook == playbook.name)
+                .map(|r| r.call_id)
+                .collect()
+        } else {
+            which.call_ids.clone()
+        };
+        let mut out = Vec::new();
+        for call_id in ids {
+            if cancel.is_cancelled() {
+                return Err(ServiceError::Cancelled);
+            }
+            let old = store.analysis(tenant, &call_id)?;
+            let turns = match store.original_turns(tenant, &call_id) {
+                Ok(original) => original,
+                Err(StoreError::NotFound(_)) => old.turns.clone(),
+                Err(e) => return Err(e.into()),
+            };
+            let info = CallInfo {
+                call_id: old.call_id.clone(),
+                rep_id: old.rep_id.clone(),
+                customer_id: old.customer_id.clone(),
+                call_date: old.call_date,
+                language: old.language.clone(),
+                duration_ms: old.duration_ms,
+                note: old.note.clone(),
+                content_hash: old.content_hash.clone(),
+                transcription_ms: old.timings.transcription_ms,
+            };
+            let analysis = self.analyse(playbook, info, turns, cancel)?;
+            record(store, tenant, &analysis, playbook)?;
+            out.push(Rescored {
+                call_id,
+                old_score: old.overall.score,
+                old_revision: old.playbook_revision,
+                analysis,
+            });
+        }
+        Ok(out)
+    }
+}
+
 /// Records an Analysis in a tenant's store, with the coaching that follows; suspensions whose
 /// time is up end first, so that the circuit breaker sees the rep as they are now.
 pub fn record(

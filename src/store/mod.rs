@@ -30,8 +30,15 @@ pub enum StoreError {
     TooNew { found: i64, known: i64 },
     #[error("{0} not found")]
     NotFound(String),
+    #[error("no store at {0} (analyze records calls there; or name another with --store)")]
+    Missing(String),
     #[error("store: unknown event kind {0:?}")]
     UnknownEventKind(String),
+}
+
+/// Times as every output shows them: RFC 3339, UTC, to the millisecond.
+fn millis<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// The catalogue of events the outbox carries.
@@ -92,6 +99,7 @@ pub struct Event {
     pub id: String,
     pub tenant: String,
     pub kind: EventKind,
+    #[serde(serialize_with = "millis")]
     pub created_at: DateTime<Utc>,
     pub payload: Value,
 }
@@ -116,6 +124,7 @@ pub struct Assignment {
     pub evidence_calls: Vec<String>,
     /// `open` or `completed`.
     pub status: String,
+    #[serde(serialize_with = "millis")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -125,7 +134,9 @@ pub struct Suspension {
     pub rep_id: String,
     pub reason: String,
     pub calls: Vec<String>,
+    #[serde(serialize_with = "millis")]
     pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "millis")]
     pub ends_at: DateTime<Utc>,
     /// `active`, `completed` (training done) or `expired`.
     pub status: String,
@@ -136,6 +147,12 @@ pub struct Suspension {
 pub struct RepProfile {
     pub tenant: String,
     pub rep_id: String,
+    /// The playbook the profile is over: its dimensions are that playbook's.
+    pub playbook: Option<String>,
+    /// The revisions of that playbook the calls were scored under.
+    pub revisions: Vec<String>,
+    /// The rep's calls under other playbooks, not counted here.
+    pub other_playbooks: Vec<String>,
     pub calls: usize,
     /// Per dimension: the average over all calls that judged it (the radar), and per call in order
     /// (the trend).
@@ -166,6 +183,11 @@ pub struct MonthData {
     pub tenant: String,
     /// YYYY-MM.
     pub month: String,
+    /// The playbook the report is over, and the revisions of it that the calls were scored under.
+    pub playbook: Option<String>,
+    pub revisions: Vec<String>,
+    /// Playbooks of other calls of the month, not counted here.
+    pub other_playbooks: Vec<String>,
     pub calls: usize,
     pub reps: Vec<RepProfile>,
     /// Mean key-question coverage over the month's calls, 0–100.
@@ -192,6 +214,7 @@ pub struct WebhookFailure {
     pub event_id: String,
     pub kind: String,
     pub last_error: String,
+    #[serde(serialize_with = "millis")]
     pub failed_at: DateTime<Utc>,
     /// `failed`, or `replay` (to be sent again).
     pub status: String,
@@ -215,6 +238,8 @@ pub struct ListQuery {
 pub struct AnalysisRow {
     pub seq: i64,
     pub call_id: String,
+    /// The name of the playbook the call was scored under.
+    pub playbook: String,
     pub rep_id: Option<String>,
     pub customer_id: Option<String>,
     pub call_date: NaiveDate,
@@ -223,6 +248,7 @@ pub struct AnalysisRow {
     pub coverage_percent: Option<f64>,
     /// The mean of the dimension scores judged.
     pub score: Option<f64>,
+    #[serde(serialize_with = "millis")]
     pub analysed_at: DateTime<Utc>,
 }
 
@@ -285,10 +311,23 @@ pub trait Store: Send + Sync {
     /// Ends every suspension whose time is up (all tenants), with a `rep.reinstated` event each.
     fn expire_suspensions(&self, now: DateTime<Utc>) -> Result<Vec<Event>, StoreError>;
 
-    fn rep_profile(&self, tenant: &str, rep_id: &str) -> Result<RepProfile, StoreError>;
+    /// A rep's profile over one playbook's calls: `playbook`, else the playbook of the rep's
+    /// latest call (a dimension is a playbook's: two playbooks' dimensions never mix).
+    fn rep_profile(
+        &self,
+        tenant: &str,
+        rep_id: &str,
+        playbook: Option<&str>,
+    ) -> Result<RepProfile, StoreError>;
 
-    /// `month` is the first day of the month.
-    fn month(&self, tenant: &str, month: NaiveDate) -> Result<MonthData, StoreError>;
+    /// The month's report over one playbook's calls (as `rep_profile` chooses it); `month` is
+    /// the first day of the month.
+    fn month(
+        &self,
+        tenant: &str,
+        month: NaiveDate,
+        playbook: Option<&str>,
+    ) -> Result<MonthData, StoreError>;
 
     // --- pending work
 

@@ -523,9 +523,10 @@ fn to_call_time(seg: Segment, window: &Window, role: Role, channel: Option<usize
         .into_iter()
         .map(|w| {
             let start_ms = window.to_call_ms(w.start_ms);
+            // A word takes time: whisper.cpp gives some tokens no duration of their own.
             Word {
                 start_ms,
-                end_ms: window.to_call_ms(w.end_ms).max(start_ms),
+                end_ms: window.to_call_ms(w.end_ms).max(start_ms + 1),
                 ..w
             }
         })

@@ -9,6 +9,8 @@ pub use groups::{CallArgs, ModelArgs, StoreArgs, VadArgs, WhisperArgs};
 use callqa::asr::Language;
 use callqa::audio::channels::Role;
 use callqa::audio::mask::AudioMask;
+use callqa::report::Lang;
+use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +41,9 @@ pub enum Command {
     Analyze(Box<AnalyzeArgs>),
     /// Check a playbook, or run its rules over a text transcript.
     Playbook(PlaybookCommand),
+    /// Score stored calls again under a playbook (after an edit), from their stored transcripts:
+    /// seconds per call, no audio. Each new Analysis is recorded with its revision and coaching.
+    Rescore(RescoreArgs),
     /// Accuracy evaluation over reference data.
     Eval(EvalCommand),
     /// Train the emotion head on ../shared/emotion and write it as ONNX.
@@ -147,9 +152,19 @@ pub struct AnalyzeArgs {
     /// The API key for --server.
     #[arg(long, env = "CALLQA_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// Score again the calls that already have a result (the outputs start afresh).
+    /// Score again the calls that already have a result.
     #[arg(long, env = "CALLQA_FORCE")]
     pub force: bool,
+    /// Analyse a recording whose call id the store holds for another recording, in its place
+    /// (without it, such a file is refused, and nothing is lost).
+    #[arg(long, env = "CALLQA_REPLACE")]
+    pub replace: bool,
+    /// Keep the calls out of the store (by default they are recorded there, with coaching).
+    #[arg(long, env = "CALLQA_NO_STORE", conflicts_with = "store")]
+    pub no_store: bool,
+    /// The language of the summary and the report (default: from the locale, LANG).
+    #[arg(long, env = "CALLQA_LANG", value_enum)]
+    pub lang: Option<Lang>,
     /// Write a copy of each recording to DIR/CALL_ID.wav with the PII the playbook redacts
     /// beeped over (or silenced, with --audio-mask silence).
     #[arg(long, env = "CALLQA_REDACTED_AUDIO", value_name = "DIR")]
@@ -157,11 +172,35 @@ pub struct AnalyzeArgs {
     /// How redacted spans sound in --redacted-audio copies.
     #[arg(long, env = "CALLQA_AUDIO_MASK", value_enum, default_value_t = AudioMask::Beep)]
     pub audio_mask: AudioMask,
-    /// Record each call in the store (see --store), with the coaching that follows.
+    /// Where each call is recorded, with the coaching that follows (unless --no-store).
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
     pub whisper: WhisperArgs,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct RescoreArgs {
+    /// The playbook (TOML) to score with.
+    #[arg(long, env = "CALLQA_PLAYBOOK")]
+    pub playbook: PathBuf,
+    /// Only this rep's calls.
+    #[arg(long, env = "CALLQA_REP_ID")]
+    pub rep: Option<String>,
+    /// Only calls dated on or after this day (YYYY-MM-DD).
+    #[arg(long, env = "CALLQA_SINCE")]
+    pub since: Option<NaiveDate>,
+    /// These calls (repeat, or separate with commas); by default, every stored call scored under
+    /// a playbook of the same name.
+    #[arg(long = "call", env = "CALLQA_CALLS", value_delimiter = ',')]
+    pub calls: Vec<String>,
+    /// The language of the messages (default: from the locale, LANG).
+    #[arg(long, env = "CALLQA_LANG", value_enum)]
+    pub lang: Option<Lang>,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[command(flatten)]
     pub models: ModelArgs,
 }
@@ -190,7 +229,8 @@ pub struct PlaybookTestArgs {
     /// The playbook (TOML) to try.
     #[arg(long, env = "CALLQA_PLAYBOOK")]
     pub playbook: PathBuf,
-    /// Transcripts: one JSON turn per line, {role, start_ms, end_ms, text}.
+    /// Transcripts: one JSON turn per line ({role, start_ms, end_ms, text}), or the JSON that
+    /// `callqa transcribe` prints.
     #[arg(long, env = "CALLQA_TRANSCRIPT", num_args = 1.., value_delimiter = ',', required = true)]
     pub transcript: Vec<PathBuf>,
     #[command(flatten)]
@@ -397,6 +437,13 @@ pub struct PeerArgs {
 pub struct ReportCommand {
     #[command(subcommand)]
     pub what: ReportWhat,
+    /// The playbook the report is over, by its name or its file (default: the playbook of the
+    /// latest call): one playbook's dimensions are never mixed with another's.
+    #[arg(long, env = "CALLQA_REPORT_PLAYBOOK", global = true)]
+    pub playbook: Option<String>,
+    /// The language of the report (default: from the locale, LANG).
+    #[arg(long, env = "CALLQA_LANG", value_enum, global = true)]
+    pub lang: Option<Lang>,
     #[command(flatten)]
     pub store: StoreArgs,
 }

@@ -2,6 +2,7 @@
 //! a running service.
 
 use crate::cli::args::AnalyzeArgs;
+use crate::cli::settings;
 use anyhow::{Context, Result, bail};
 use callqa::analysis::Analysis;
 use callqa::analysis::playbook::Playbook;
@@ -9,6 +10,7 @@ use callqa::api::client::Remote;
 use callqa::audio::channels::Role;
 use callqa::batch::inputs::{self, FileMeta, MetaRow, Metadata};
 use callqa::batch::{self, Destination, Summary};
+use callqa::report::Lang;
 use callqa::service::engines::cores;
 use callqa::service::{self, Inspector, Models, Recording};
 use callqa::store::Store;
@@ -57,7 +59,48 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         .into_iter()
         .map(|f| Ok((metadata.for_file(&f)?, f)))
         .collect::<Result<Vec<(FileMeta, PathBuf)>>>()?;
-    let store = a.store.open_if_named()?;
+    let lang = settings::lang(a.lang);
+    // One rule: calls are recorded in the store (the default one unless --store names another),
+    // unless --no-store; and a batch that would keep nothing at all is refused.
+    // Through --server, the service records the calls; a local store only when named.
+    let remote_only = a.server.is_some() && a.store.store.is_none();
+    let store = if a.no_store || remote_only {
+        None
+    } else {
+        Some(a.store.open()?)
+    };
+    let keeps_nothing = a.no_store
+        && a.server.is_none()
+        && a.out.is_none()
+        && a.csv.is_none()
+        && a.report.is_none()
+        && !single;
+    if keeps_nothing {
+        bail!(
+            "{}",
+            lang.pick(
+                "这样什么结果也不会保留：请给出 --out、--csv 或 --report，或去掉 --no-store",
+                "nothing would be kept: give --out, --csv or --report, or drop --no-store"
+            )
+        );
+    }
+    let stored_in = match &store {
+        Some(_) => match lang {
+            Lang::Zh => format!(
+                "记录于 {}（租户 {}）",
+                a.store.path().display(),
+                a.store.tenant
+            ),
+            Lang::En => format!(
+                "recorded in {} (tenant {}); --no-store keeps calls out",
+                a.store.path().display(),
+                a.store.tenant
+            ),
+        },
+        None => lang
+            .pick("未记录（--no-store）", "not recorded (--no-store)")
+            .to_owned(),
+    };
     let destination = store.as_ref().map(|s| Destination {
         store: s as &dyn Store,
         tenant: &a.store.tenant,
@@ -66,10 +109,12 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     let opts = batch::Options {
         jobs,
         force: a.force,
+        replace: a.replace,
         jsonl: a.out.clone(),
         csv: a.csv.clone(),
         report: a.report.clone(),
         redacted_audio: a.redacted_audio.clone().map(|dir| (dir, a.audio_mask)),
+        lang,
     };
     let files: Vec<(PathBuf, FileMeta)> = files.into_iter().map(|(m, f)| (f, m)).collect();
     if let Some(addr) = &a.server {
@@ -91,7 +136,7 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
             Ok(analysis)
         };
         let summary = batch::run(&analyse, &playbook, files, &opts, destination)?;
-        return Ok(finish(&summary));
+        return Ok(finish(&summary, lang, &stored_in));
     }
 
     let dir = a.models.dir();
@@ -140,12 +185,13 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         Ok(analysis)
     };
     let summary = batch::run(&analyse, &playbook, files, &opts, destination)?;
-    Ok(finish(&summary))
+    Ok(finish(&summary, lang, &stored_in))
 }
 
 /// Prints the summary; the exit code is 1 when any call of the batch failed.
-fn finish(summary: &Summary) -> ExitCode {
-    print!("{summary}");
+fn finish(summary: &Summary, lang: Lang, stored_in: &str) -> ExitCode {
+    print!("{}", summary.render(lang));
+    println!("{stored_in}");
     if summary.failed.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -6,17 +6,25 @@ use callqa::store::Store;
 use std::process::ExitCode;
 
 pub fn run(c: EventsCommand) -> Result<ExitCode> {
-    let store = c.store.open()?;
+    let store = c.store.open_existing()?;
     let tenant = &c.store.tenant;
     match c.what {
         None => {
-            for event in store.events_after(tenant, c.after, c.limit)? {
-                println!("{}", serde_json::to_string(&event)?);
+            let events = store.events_after(tenant, c.after, c.limit)?;
+            for event in &events {
+                println!("{}", serde_json::to_string(event)?);
+            }
+            if events.is_empty() {
+                eprintln!("no events of tenant {tenant} after seq {}", c.after);
             }
         }
         Some(EventsWhat::Failed) => {
-            for f in store.webhook_failures(tenant)? {
-                println!("{}", serde_json::to_string(&f)?);
+            let failures = store.webhook_failures(tenant)?;
+            for f in &failures {
+                println!("{}", serde_json::to_string(f)?);
+            }
+            if failures.is_empty() {
+                eprintln!("no failed webhook deliveries for tenant {tenant}");
             }
         }
         Some(EventsWhat::Replay { id }) => {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod models;
 pub mod playbook;
 pub mod report;
+pub mod rescore;
 pub mod serve;
 pub mod train;
 pub mod transcribe;

@@ -81,10 +81,21 @@ pub fn recorded_line(analysis: &Analysis, tenant: &str, r: &Recorded) -> String 
     )
 }
 
-/// A text transcript: one JSON turn per line ({role, start_ms, end_ms, text}), in time order.
+/// What `callqa transcribe` prints: the call, with its turns.
+#[derive(serde::Deserialize)]
+struct Transcribed {
+    turns: Vec<Turn>,
+}
+
+/// A text transcript, in time order: one JSON turn per line ({role, start_ms, end_ms, text}), or
+/// the JSON object that `callqa transcribe` prints.
 fn read_transcript(path: &Path) -> Result<Vec<Turn>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
+    if let Ok(Transcribed { mut turns }) = serde_json::from_str(&text) {
+        turns.sort_by_key(|t| t.start_ms);
+        return Ok(turns);
+    }
     let mut turns: Vec<Turn> = Vec::new();
     for (i, line) in text
         .lines()

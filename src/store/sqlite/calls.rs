@@ -98,7 +98,7 @@ pub(super) fn write(
             serde_json::to_string(a)?,
             ts(now),
             a.content_hash,
-            a.scorecard.overall()
+            a.overall.score
         ],
     )?;
     tx.execute(
@@ -211,7 +211,7 @@ pub(super) fn list(
     let rows = conn
         .prepare(
             "SELECT c.seq, c.call_id, c.rep_id, c.customer_id, c.call_date, c.duration_ms,
-             a.playbook_revision, a.coverage_percent, a.score, c.analysed_at
+             a.playbook_revision, a.coverage_percent, a.score, c.analysed_at, a.playbook
              FROM calls c JOIN analyses a USING (tenant, call_id)
              WHERE c.tenant = ?1 AND c.seq < ?2
              AND (?3 IS NULL OR c.rep_id = ?3) AND (?4 IS NULL OR c.customer_id = ?4)
@@ -243,6 +243,7 @@ pub(super) fn list(
                     coverage_percent: r.get(7)?,
                     score: r.get(8)?,
                     analysed_at: parse_ts(r.get(9)?)?,
+                    playbook: r.get(10)?,
                 })
             },
         )?

@@ -88,6 +88,14 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Opens a store that must exist already: a command that only reads never creates one.
+    pub fn open_existing(path: &Path) -> Result<Self, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
+        Self::open(path)
+    }
+
     /// A private in-memory database (tests).
     pub fn in_memory() -> Result<Self, StoreError> {
         Self::init(Connection::open_in_memory()?)
@@ -174,12 +182,22 @@ impl Store for SqliteStore {
         self.with(|conn| coaching::expire_suspensions(conn, now))
     }
 
-    fn rep_profile(&self, tenant: &str, rep_id: &str) -> Result<RepProfile, StoreError> {
-        self.with(|conn| reports::rep_profile(conn, tenant, rep_id))
+    fn rep_profile(
+        &self,
+        tenant: &str,
+        rep_id: &str,
+        playbook: Option<&str>,
+    ) -> Result<RepProfile, StoreError> {
+        self.with(|conn| reports::rep_profile(conn, tenant, rep_id, playbook))
     }
 
-    fn month(&self, tenant: &str, month: NaiveDate) -> Result<MonthData, StoreError> {
-        self.with(|conn| reports::month(conn, tenant, month))
+    fn month(
+        &self,
+        tenant: &str,
+        month: NaiveDate,
+        playbook: Option<&str>,
+    ) -> Result<MonthData, StoreError> {
+        self.with(|conn| reports::month(conn, tenant, month, playbook))
     }
 
     fn put_pending(

@@ -5,8 +5,11 @@
 //! `competitors[2].name: must not be empty`. The revision is a hash of the file's content, recorded
 //! with every analysis so that old scores stay interpretable.
 
+mod errors;
+
 use crate::audio::channels::Role;
 use crate::redact::Redaction;
+use errors::{field_at, plain_words};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -294,15 +297,19 @@ impl Playbook {
             });
         }
         let mut playbook: Playbook = toml::from_str(text).map_err(|e| {
-            // toml's message names the key (unknown field `x`, invalid type …) and its line.
+            // Say where (the field's path and its line) and what, in plain words.
             let field = e.span().map_or("(file)".to_owned(), |span| {
-                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                format!("line {line}")
+                let at = span.start.min(text.len());
+                let line = text[..at].matches('\n').count() + 1;
+                match field_at(text, at) {
+                    Some(path) => format!("{path} (line {line})"),
+                    None => format!("line {line}"),
+                }
             });
             PlaybookError {
                 source_name: source_name.into(),
                 field,
-                message: e.message().trim().to_owned(),
+                message: plain_words(e.message().trim()),
             }
         })?;
         playbook.revision = revision(text);
@@ -425,10 +432,18 @@ impl Playbook {
                         .strip_prefix("question:")
                         .is_some_and(|id| ids.contains(id));
                 if !known {
+                    let mut questions: Vec<String> =
+                        ids.iter().map(|id| format!("question:{id}")).collect();
+                    questions.sort();
+                    let questions = if questions.is_empty() {
+                        "no key questions are defined".to_owned()
+                    } else {
+                        questions.join(", ")
+                    };
                     return fail(
                         at(&format!("signals[{j}].signal")),
                         &format!(
-                            "unknown signal {:?} (known: {}, question:<key question id>)",
+                            "unknown signal {:?} (known: {}; and the key questions: {questions})",
                             s.signal,
                             SIGNALS.join(", ")
                         ),
@@ -520,7 +535,7 @@ aliases = ["XSY"]
     fn bad_playbooks_are_rejected_naming_the_field() {
         let e = error_of("name = \"x\"\nnmae = \"typo\"\n");
         assert!(e.message.contains("unknown field `nmae`"), "{e}");
-        assert_eq!(e.field, "line 2");
+        assert_eq!(e.field, "nmae (line 2)");
         let e = error_of("name = \"x\"\n[[competitors]]\nname = \"\"\n");
         assert_eq!(e.field, "competitors[0].name");
         let e = error_of(
@@ -530,7 +545,13 @@ aliases = ["XSY"]
         assert!(e.message.contains("out of range"), "{e}");
         let e =
             error_of("name = \"x\"\n[[key_questions]]\nid = \"budget\"\nphrasings = \"预算\"\n");
-        assert!(e.message.contains("invalid type"), "{e}");
+        assert_eq!(e.field, "key_questions[0].phrasings (line 4)");
+        assert_eq!(e.message, "expected a list [ … ], found the text \"预算\"");
+        let e = error_of(
+            "name = \"x\"\n[[dimensions]]\nid = \"a\"\nname = \"A\"\npass_threshold = 60\nsignals = []\n[[dimensions]]\nid = \"d\"\nname = \"D\"\npass_threshold = \"60\"\n",
+        );
+        assert_eq!(e.field, "dimensions[1].pass_threshold (line 10)");
+        assert_eq!(e.message, "expected a number, found the text \"60\"");
         let e = error_of("name = \"x\"\n[emotion]\nfrustration_alert = 7\n");
         assert_eq!(e.field, "emotion.frustration_alert");
         let e = error_of(
@@ -541,6 +562,10 @@ aliases = ["XSY"]
             e.to_string()
                 .starts_with("playbook test.toml: dimensions[0].signals[0].signal: unknown signal")
         );
+        let e = error_of(
+            "name = \"x\"\n[[key_questions]]\nid = \"budget\"\nphrasings = [\"预算？\"]\n[[dimensions]]\nid = \"d\"\nname = \"D\"\npass_threshold = 60\nsignals = [{ signal = \"question:pains\", weight = 1 }]\n",
+        );
+        assert!(e.message.contains("question:budget"), "{e}");
     }
 
     /// Issue 22: values that would break the engines later are refused now.
