@@ -50,18 +50,27 @@ fn json_list(s: String) -> rusqlite::Result<Vec<String>> {
 
 /// Makes `path` readable and writable by its owner alone (0600), creating it if need be: the
 /// store holds transcripts, and unredacted ones when a playbook keeps them.
-fn private_file(path: &Path) -> Result<(), StoreError> {
+///
+/// An existing file is only chmod-ed, never opened: closing any descriptor of a file drops every
+/// POSIX lock this process holds on it, and SQLite's locks on the database and its -shm are what
+/// keep another process from resetting the shared WAL index under a live connection.
+fn private_file(path: &Path, create: bool) -> Result<(), StoreError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let fail = |e: std::io::Error| StoreError::Open {
         path: path.display().to_string(),
         detail: e.to_string(),
     };
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(fail)?;
+    if !path.exists() {
+        if !create {
+            return Ok(());
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(fail)?;
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)
 }
 
@@ -74,18 +83,14 @@ impl SqliteStore {
                 detail: e.to_string(),
             })?;
         }
-        private_file(path)?;
-        let conn = Connection::open(path)?;
-        let store = Self::init(conn)?;
+        private_file(path, true)?;
         // SQLite gives its -wal and -shm files the database's mode; older ones may not have it.
         for suffix in ["-wal", "-shm"] {
             let mut side = path.as_os_str().to_owned();
             side.push(suffix);
-            if Path::new(&side).exists() {
-                private_file(Path::new(&side))?;
-            }
+            private_file(Path::new(&side), false)?;
         }
-        Ok(store)
+        Self::init(Connection::open(path)?)
     }
 
     /// Opens a store that must exist already: a command that only reads never creates one.
