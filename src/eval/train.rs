@@ -342,13 +342,13 @@ pub fn to_onnx(head: &Head) -> Vec<u8> {
     model.buf
 }
 
-/// Embeds texts, one per call (the int8 encoder shifts results when batched).
+/// Embeds whole texts, one per call (the int8 encoder shifts results when batched).
 pub fn embed_all(embedder: &mut Embedder, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
     texts
         .iter()
         .map(|t| {
             embedder
-                .embed(t)
+                .embed_whole(t)
                 .with_context(|| format!("embedding {t:?}"))
         })
         .collect()

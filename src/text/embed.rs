@@ -86,13 +86,19 @@ impl Embedder {
     /// The L2-normalised embedding of one text. Texts are run one per call: the int8 graph gives
     /// slightly different results when texts are batched.
     pub fn embed(&mut self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        if self.cancel.is_cancelled() {
-            return Err(EmbedError::Cancelled);
-        }
         let text = match text.char_indices().nth(MAX_CHARS) {
             Some((end, _)) => &text[..end],
             None => text,
         };
+        self.embed_whole(text)
+    }
+
+    /// The embedding of a whole text, however long: for training data, which is known and
+    /// bounded, so that `callqa train emotion` reproduces the committed head.
+    pub fn embed_whole(&mut self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        if self.cancel.is_cancelled() {
+            return Err(EmbedError::Cancelled);
+        }
         let ids = self.token_ids(text)?;
         let n = ids.len() as i64;
         let ids = Tensor::from_array(Array1::from_vec(ids)).map_err(run_err)?;
