@@ -323,11 +323,6 @@ fn bad_input_is_a_clear_error_and_the_engine_keeps_working() {
             "truncated",
         ),
         (
-            "header promises 10 MB",
-            common::wav_raw(1, 1, 16_000, 16, 10_000_000, samples),
-            "truncated",
-        ),
-        (
             "0 channels",
             common::wav_raw(1, 0, 16_000, 16, samples.len() as u32, samples),
             "",
@@ -344,6 +339,16 @@ fn bad_input_is_a_clear_error_and_the_engine_keeps_working() {
         ),
         ("header only", pcm[..44].to_vec(), ""),
     ];
+    // A WAV header whose sizes promise more than the file holds is repaired as ffmpeg does
+    // (issue 22): what is there is read, and the repair is said.
+    let oversized = common::wav_raw(1, 1, 16_000, 16, 10_000_000, samples);
+    let d = StreamDecoder::from_bytes(oversized).unwrap();
+    let t = engines.transcribe(d, &CallOptions::default()).unwrap();
+    assert!(
+        t.note().is_some_and(|n| n.contains("repaired")),
+        "{:?}",
+        t.note()
+    );
     for (name, bytes, says) in cases {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             StreamDecoder::from_bytes(bytes)
