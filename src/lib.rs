@@ -1,7 +1,7 @@
 //! callqa: self-hosted AI call-quality inspection for sales calls.
 //!
 //! The modules follow the data flow, and each imports only the ones before it:
-//! `audio` (decode, channels, resample, VAD) → `asr` (Whisper windows and pool) → `transcript`
+//! `audio` (decode, channels, resample, VAD) → `speakers` (who speaks when on mono audio) → `asr` (Whisper windows and pool) → `transcript`
 //! (turns: who said what, when) → `redact` (PII) → `text` (embeddings, matching) → `analysis`
 //! (the playbook's judgements and the scorecard) → `coaching` (what a rep is assigned, the
 //! circuit breaker) → `store` → `delivery` (webhooks) → `report` (HTML) → `service` (the one
@@ -16,6 +16,8 @@ pub mod onnx;
 // Along the data flow, each module importing only those above it (one per group, so that
 // rustfmt keeps their order).
 pub mod audio;
+
+pub mod speakers;
 
 pub mod asr;
 

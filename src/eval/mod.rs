@@ -3,6 +3,7 @@
 //! are in `crosswoz`.
 
 pub mod crosswoz;
+pub mod diarization;
 pub mod error;
 pub mod pii;
 pub mod train;

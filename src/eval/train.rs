@@ -5,14 +5,12 @@
 use super::{Context, Result};
 use crate::analysis::emotion::{CLASSES, EmotionHead};
 use crate::models::ModelDir;
-use crate::models::embedding::{Dim, value_info};
-use crate::models::protowire::Writer;
+use crate::models::embedding::Dim;
+use crate::models::onnx_graph::{Attr, FLOAT, Graph};
 use crate::text::embed::{DIM, Embedder};
 use serde_json::json;
 use std::collections::HashSet;
 use std::path::Path;
-
-const FLOAT: u64 = 1; // ONNX TensorProto.FLOAT
 
 const FRUSTRATION: usize = 0;
 const PERFUNCTORY: usize = 1;
@@ -275,71 +273,30 @@ pub fn fit(xs: &[Vec<f32>], ys: &[usize], epochs: usize) -> Head {
 
 /// The head as an ONNX graph: probabilities = Softmax(embedding · Wᵀ + b).
 pub fn to_onnx(head: &Head) -> Vec<u8> {
-    let tensor = |name: &str, dims: &[usize], values: &[f32]| {
-        let mut t = Writer::default();
-        for &d in dims {
-            t.uint(1, d as u64);
-        }
-        t.uint(2, FLOAT);
-        t.bytes(8, name.as_bytes());
-        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        t.bytes(9, &raw);
-        t.buf
-    };
-    let node = |op: &str, inputs: &[&str], output: &str, axis: Option<i64>| {
-        let mut n = Writer::default();
-        for i in inputs {
-            n.bytes(1, i.as_bytes());
-        }
-        n.bytes(2, output.as_bytes());
-        n.bytes(3, format!("{op}_0").as_bytes());
-        n.bytes(4, op.as_bytes());
-        if let Some(axis) = axis {
-            let mut a = Writer::default();
-            a.bytes(1, b"axis");
-            a.uint(3, axis as u64);
-            a.uint(20, 2); // INT
-            n.bytes(5, &a.buf);
-        }
-        n.buf
-    };
     // Wᵀ: [DIM, classes], row-major.
     let k = CLASSES.len();
     let wt: Vec<f32> = (0..DIM)
         .flat_map(|d| (0..k).map(move |c| (d, c)))
         .map(|(d, c)| head.w[c][d])
         .collect();
-    let mut graph = Writer::default();
-    graph.bytes(
-        1,
-        &node("MatMul", &["embedding", "weight"], "logits_raw", None),
+    let mut g = Graph::default();
+    g.node("MatMul", &["embedding", "weight"], &["logits_raw"], &[]);
+    g.node("Add", &["logits_raw", "bias"], &["logits"], &[]);
+    g.node(
+        "Softmax",
+        &["logits"],
+        &["probabilities"],
+        &[Attr::Int("axis", -1)],
     );
-    graph.bytes(1, &node("Add", &["logits_raw", "bias"], "logits", None));
-    graph.bytes(1, &node("Softmax", &["logits"], "probabilities", Some(-1)));
-    graph.bytes(2, b"callqa_emotion_head");
-    graph.bytes(5, &tensor("weight", &[DIM, k], &wt));
-    graph.bytes(5, &tensor("bias", &[k], &head.b));
-    graph.bytes(
-        11,
-        &value_info("embedding", FLOAT, &[Dim::Named("batch"), Dim::Fixed(DIM)]),
+    g.floats("weight", &[DIM, k], &wt);
+    g.floats("bias", &[k], &head.b);
+    g.input("embedding", FLOAT, &[Dim::Named("batch"), Dim::Fixed(DIM)]);
+    g.output(
+        "probabilities",
+        FLOAT,
+        &[Dim::Named("batch"), Dim::Fixed(k)],
     );
-    graph.bytes(
-        12,
-        &value_info(
-            "probabilities",
-            FLOAT,
-            &[Dim::Named("batch"), Dim::Fixed(k)],
-        ),
-    );
-    let mut opset = Writer::default();
-    opset.bytes(1, b"");
-    opset.uint(2, 13);
-    let mut model = Writer::default();
-    model.uint(1, 7); // IR version
-    model.bytes(2, b"callqa train emotion");
-    model.bytes(7, &graph.buf);
-    model.bytes(8, &opset.buf);
-    model.buf
+    g.model("callqa_emotion_head", "callqa train emotion", 13)
 }
 
 /// Embeds whole texts, one per call (the int8 encoder shifts results when batched).

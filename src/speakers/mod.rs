@@ -1,0 +1,19 @@
+//! Who speaks when, on audio that does not say it by its channels: mono recordings and stereo
+//! files that carry one mix twice.
+//!
+//! `segmentation` finds, per 17 ms frame of a 10 s window, how many voices speak (pyannote
+//! segmentation-3.0); `mel` and `encoder` turn a stretch of one voice into a 256-d voiceprint
+//! (resemblyzer's GE2E network). The diarizer built on them clusters the voiceprints into the
+//! call's speakers.
+
+pub mod diarize;
+pub mod encoder;
+pub mod mel;
+pub mod segmentation;
+
+pub use diarize::{Diarization, SpeakerTurn, diarize};
+pub use encoder::{SpeakerEncoder, Voiceprint};
+pub use segmentation::{FRAME_SAMPLES, Segmenter, WINDOW_SAMPLES};
+
+/// Both models work on 16 kHz mono audio.
+pub const SAMPLE_RATE: u32 = 16_000;

@@ -1,0 +1,131 @@
+//! The speaker models against reference values computed outside callqa (a numpy port of
+//! resemblyzer and onnxruntime in Python) on the shared pyannote sample.
+
+mod common;
+
+use callqa::eval::diarization::{COLLAR_MS, Span, der, parse_rttm};
+use callqa::speakers::encoder::similarity;
+use callqa::speakers::mel::{MelSpectrogram, filterbank, normalize_volume};
+use callqa::speakers::segmentation::most_likely;
+use serde_json::Value;
+
+fn golden() -> Value {
+    serde_json::from_str(include_str!("fixtures/speakers/golden.json")).unwrap()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn sample() -> Vec<f32> {
+    common::load_16k(&common::eval_dir().join("diarization/pyannote_sample/sample.wav"))
+}
+
+fn assert_close(got: &[f32], want: &[f32], rel: f32, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= rel * scale, "{what}[{i}]: {g} vs {w}");
+    }
+}
+
+#[test]
+fn mel_frames_match_librosa() {
+    let g = golden();
+    for (row, want) in g["mel_filterbank_rows"].as_object().unwrap() {
+        let row: usize = row.parse().unwrap();
+        assert_close(&filterbank()[row], &floats(want), 1e-4, "filterbank");
+    }
+    let x = sample();
+    let mel = MelSpectrogram::default().frames(&x[..32_000]);
+    assert_eq!(mel.len(), 201);
+    for (frame, want) in g["mel_0_2s_frames"].as_object().unwrap() {
+        let frame: usize = frame.parse().unwrap();
+        assert_close(&mel[frame], &floats(want), 1e-3, "mel");
+    }
+}
+
+#[test]
+fn voiceprints_match_the_reference_encoder() {
+    let (_, encoder) = callqa::service::engines::speaker_models(&common::model_dir()).unwrap();
+    let x = sample();
+    let mut piece = x[160_000..185_600].to_vec();
+    normalize_volume(&mut piece);
+    let mut mel = encoder.mel().frames(&piece);
+    mel.truncate(160);
+    let want = floats(&golden()["ge2e_10_0s_to_11_6s"]);
+    let got = encoder.embed_mel(&[mel.clone()]).unwrap().remove(0);
+    assert_close(&got, &want, 1e-3, "voiceprint");
+    // Padded in a batch with a longer sequence, a sequence is read only to its own end.
+    let longer = encoder.mel().frames(&x[..40_000]);
+    let batch = encoder.embed_mel(&[longer, mel]).unwrap();
+    assert_close(&batch[1], &want, 1e-3, "padded voiceprint");
+    // The two voices of the sample (speaker90 alone 10.6–14.5 s, speaker91 21.8–27.8 s): each
+    // stretch is more like the other stretch of its voice than like the other voice.
+    let at = |from: f32, to: f32| {
+        let s = &x[(from * 16_000.0) as usize..(to * 16_000.0) as usize];
+        encoder.embed(s).unwrap()
+    };
+    let (a1, a2) = (at(11.1, 12.7), at(12.8, 14.4));
+    let (b1, b2) = (at(22.0, 24.5), at(25.0, 27.7));
+    assert!(similarity(&a1, &a2) > similarity(&a1, &b1));
+    assert!(similarity(&b1, &b2) > similarity(&b1, &a2));
+    assert!(similarity(&a1, &a2) > 0.85, "{}", similarity(&a1, &a2));
+}
+
+#[test]
+fn segmentation_matches_onnxruntime_in_python() {
+    let (segmenter, _) = callqa::service::engines::speaker_models(&common::model_dir()).unwrap();
+    let x = sample();
+    let g = golden();
+    let windows = [&x[..160_000], &x[320_000..480_000]];
+    let lp = segmenter.log_probs(&windows).unwrap();
+    for (w, key) in ["segmentation_0_10s_argmax", "segmentation_20_30s_argmax"]
+        .iter()
+        .enumerate()
+    {
+        let want: Vec<usize> = g[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        let got: Vec<usize> = lp[w].iter().map(most_likely).collect();
+        assert_eq!(got.len(), 589);
+        let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+        assert!(differ <= 2, "{key}: {differ} frames differ");
+    }
+    for (i, frame) in [0, 100, 300].iter().enumerate() {
+        let want = floats(&g["segmentation_0_10s_logp_frames_0_100_300"][i]);
+        assert_close(&lp[0][*frame], &want, 1e-3, "log-probabilities");
+    }
+}
+
+#[test]
+fn the_pyannote_sample_is_split_into_its_two_speakers() {
+    let (segmenter, encoder) =
+        callqa::service::engines::speaker_models(&common::model_dir()).unwrap();
+    let x = sample();
+    let d = callqa::speakers::diarize(&segmenter, &encoder, &x, 2).unwrap();
+    assert_eq!(d.speakers, 2);
+    let hypothesis: Vec<Span> = d
+        .turns
+        .iter()
+        .map(|t| Span {
+            speaker: format!("S{}", t.speaker + 1),
+            start_ms: t.start_ms,
+            end_ms: t.end_ms,
+        })
+        .collect();
+    let rttm =
+        std::fs::read_to_string(common::eval_dir().join("diarization/pyannote_sample/sample.rttm"))
+            .unwrap();
+    let reference = parse_rttm(&rttm).unwrap();
+    let e = der(&reference, &hypothesis, COLLAR_MS);
+    println!("{e:?} DER {:.1} %", 100.0 * e.rate());
+    assert!(e.rate() <= 0.15, "{e:?}");
+}
