@@ -374,7 +374,7 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
     assert!(v["note"].is_null());
     assert_matches_proto(&v, "Analysis");
     let turns = v["turns"].as_array().unwrap();
-    assert!(turns.len() > 3, "mono segments stay separate turns");
+    assert!(turns.len() > 3, "the two speakers take turns");
     assert!(
         v["playbook_revision"]
             .as_str()
@@ -408,13 +408,13 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
         voiced.len() * 2 > turns.len() && voiced.iter().all(|&f| (70.0..=400.0).contains(&f)),
         "{voiced:?}"
     );
-    let unknown = v["emotion"]["roles"]
+    let customer = v["emotion"]["roles"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["role"] == "UNKNOWN")
-        .expect("mono turns without a clear role");
-    assert!(unknown["peak_frustration"]["text"].is_string());
+        .find(|r| r["role"] == "CUSTOMER")
+        .expect("the customer, told apart by voice and words");
+    assert!(customer["peak_frustration"]["text"].is_string());
     // The scorecard has the example's six dimensions, and every piece of evidence is a real turn.
     let dims = v["scorecard"]["dimensions"].as_array().unwrap();
     assert_eq!(dims.len(), 6);
@@ -430,9 +430,24 @@ fn analyze_gives_a_complete_analysis_of_a_real_call_and_an_empty_one_for_silence
             }
         }
     }
-    // The agent's greeting ("thank you for calling …") is labelled by the mono heuristic.
+    // The mono call is split by voice; the speaker who greets ("thank you for calling …") is
+    // the agent, and every turn has a sure role.
     assert_eq!(turns[0]["role"], "AGENT", "{}", turns[0]);
-    assert_eq!(turns[0]["role_source"], "heuristic");
+    assert_eq!(
+        (
+            turns[0]["role_source"].as_str(),
+            turns[0]["speaker"].as_str()
+        ),
+        (Some("content"), Some("S1"))
+    );
+    assert!(
+        turns
+            .iter()
+            .all(|t| t["role"] != "UNKNOWN"
+                && t["role_confidence"].as_f64().is_some_and(|c| c >= 0.8)),
+        "{turns:?}"
+    );
+    assert!(v["overall"]["score"].is_number());
 
     let silence = std::env::temp_dir().join(format!("callqa-silence-{}.wav", std::process::id()));
     std::fs::write(

@@ -51,7 +51,9 @@ fn mel_frames_match_librosa() {
 
 #[test]
 fn voiceprints_match_the_reference_encoder() {
-    let (_, encoder) = callqa::service::engines::speaker_models(&common::model_dir()).unwrap();
+    let encoder = callqa::service::engines::speaker_models(&common::model_dir())
+        .unwrap()
+        .encoder;
     let x = sample();
     let mut piece = x[160_000..185_600].to_vec();
     normalize_volume(&mut piece);
@@ -78,7 +80,9 @@ fn voiceprints_match_the_reference_encoder() {
 
 #[test]
 fn segmentation_matches_onnxruntime_in_python() {
-    let (segmenter, _) = callqa::service::engines::speaker_models(&common::model_dir()).unwrap();
+    let segmenter = callqa::service::engines::speaker_models(&common::model_dir())
+        .unwrap()
+        .segmenter;
     let x = sample();
     let g = golden();
     let windows = [&x[..160_000], &x[320_000..480_000]];
@@ -106,10 +110,8 @@ fn segmentation_matches_onnxruntime_in_python() {
 
 #[test]
 fn the_pyannote_sample_is_split_into_its_two_speakers() {
-    let (segmenter, encoder) =
-        callqa::service::engines::speaker_models(&common::model_dir()).unwrap();
-    let x = sample();
-    let d = callqa::speakers::diarize(&segmenter, &encoder, &x, 2).unwrap();
+    let models = callqa::service::engines::speaker_models(&common::model_dir()).unwrap();
+    let d = models.diarize(&sample(), 2).unwrap();
     assert_eq!(d.speakers, 2);
     let hypothesis: Vec<Span> = d
         .turns
@@ -127,4 +129,93 @@ fn the_pyannote_sample_is_split_into_its_two_speakers() {
     let e = der(&reference, &hypothesis, COLLAR_MS);
     println!("{e:?} DER {:.1} %", 100.0 * e.rate());
     assert!(e.rate() <= 0.15, "{e:?}");
+}
+
+fn tadhack() -> std::path::PathBuf {
+    common::eval_dir().join("transcripts/en_vcon_tadhack_synthetic")
+}
+
+#[test]
+fn mono_calls_get_their_roles_right_from_the_voices_and_words() {
+    let engines = common::engines();
+    let calls = callqa::eval::diarization::evaluate_roles(
+        &engines,
+        &tadhack(),
+        &common::fixture("speakers/tadhack_roles.tsv"),
+        &callqa::transcript::CallOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(calls.len(), 10);
+    let mut total = callqa::eval::roles::RoleScore::default();
+    for (call, s) in &calls {
+        println!("{call}: {s}");
+        assert_eq!(s.unknown_ms, 0, "{call}: every speaker's role is decided");
+        total.add(s);
+    }
+    println!("all: {total}");
+    assert!(total.accuracy() >= 0.95, "{total}");
+    assert!(total.spanning * 5 <= total.turns, "{total}");
+}
+
+#[test]
+fn nothing_is_scored_from_unknown_roles() {
+    use callqa::analysis::playbook::Playbook;
+    use callqa::service::{CallMeta, Recording};
+    let inspector = common::inspector();
+    let playbook = Playbook::load(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/playbook.toml"),
+    )
+    .unwrap();
+    // The call that scored 0 when its roles were guessed from one phrase.
+    let call = tadhack().join("315fdda3-a009-4c2e-83ea-cc151c52498e.mp3");
+    let analyse = |max_speakers: usize| {
+        let opts = callqa::transcript::CallOptions {
+            max_speakers,
+            ..Default::default()
+        };
+        let permit = inspector.permit().unwrap();
+        inspector
+            .recording(
+                &permit,
+                &playbook,
+                Recording::read(&call).unwrap(),
+                CallMeta::default(),
+                &opts,
+            )
+            .unwrap()
+    };
+    // Not split by voice: every turn is UNKNOWN, and no dimension gets a score.
+    let unsplit = analyse(0);
+    assert!(
+        unsplit
+            .turns
+            .iter()
+            .all(|t| t.role == callqa::audio::channels::Role::Unknown)
+    );
+    assert_eq!(unsplit.overall.score, None);
+    assert_eq!(unsplit.overall.not_judged.as_deref(), Some("roles unknown"));
+    assert!(
+        unsplit
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("roles unknown"))
+    );
+    for d in &unsplit.scorecard.dimensions {
+        assert_eq!((d.score, d.passed), (None, None), "{}", d.id);
+        assert!(
+            d.signals
+                .iter()
+                .all(|s| s.value.is_none() && s.detail == "not judged: roles unknown")
+        );
+    }
+    // Split by voice, the same call is judged, every turn by a sure role.
+    let split = analyse(2);
+    assert!(
+        split
+            .turns
+            .iter()
+            .all(|t| t.role != callqa::audio::channels::Role::Unknown && t.speaker.is_some())
+    );
+    assert!(split.overall.score.is_some(), "{:?}", split.overall);
+    assert!(split.note.is_none(), "{:?}", split.note);
 }

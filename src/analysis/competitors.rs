@@ -372,15 +372,8 @@ mod tests {
 
     fn turn(role: Role, start: u64, text: &str) -> Turn {
         Turn {
-            role,
             role_source: RoleSource::Channel,
-            channel: None,
-            start_ms: start,
-            end_ms: start + 3_000,
-            text: text.into(),
-            words: vec![],
-            avg_logprob: 0.0,
-            prosody: None,
+            ..Turn::text(role, start, start + 3_000, text.into())
         }
     }
 

@@ -8,7 +8,7 @@ use crate::asr::guards::is_cjk;
 use crate::audio::channels::Role;
 use crate::onnx::{OnnxError, run_err};
 use crate::text::embed::{DIM, EmbedError, Embedder};
-use crate::transcript::{RoleSource, Turn};
+use crate::transcript::Turn;
 use ndarray::Array2;
 use ort::session::Session;
 use ort::value::Tensor;
@@ -289,10 +289,10 @@ pub fn reply_cues(text: &str) -> Vec<Cue> {
     c
 }
 
-/// Whether the turn's speaker is known: a role from the channel or given in a transcript, not
-/// UNKNOWN and not guessed from the words.
+/// Whether the turn's speaker is known: a role from the channel, a transcript, the voice or
+/// the words, given only when sure.
 fn known_speaker(t: &Turn) -> bool {
-    t.role != Role::Unknown && t.role_source != RoleSource::Heuristic
+    t.role != Role::Unknown
 }
 
 /// The cues of every turn: turn-taking from the times, prosody relative to the same speaker's

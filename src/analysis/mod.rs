@@ -99,11 +99,22 @@ pub fn analyse(
         questions::QuestionMatcher::new(playbook, embedder)?.coverage(&turns, embedder)?;
     let emotion = emotion::analyse(&turns, &playbook.emotion, emotion_head, embedder)?;
     let summary = summary::summarise(&turns, info.call_date, embedder)?;
-    let note = info.note.or_else(|| {
-        turns
-            .is_empty()
-            .then(|| "the call has no speech, so there is nothing to judge".to_owned())
-    });
+    let why = if turns.is_empty() {
+        Some("the call has no speech, so there is nothing to judge")
+    } else if crate::transcript::roles_unknown(&turns) {
+        Some(
+            "roles unknown: who is the agent and who the customer could not be told from this \
+             recording (mono, and no sure evidence in the voices or the words), so nothing that \
+             depends on who spoke is scored",
+        )
+    } else {
+        None
+    };
+    let note = match (info.note, why) {
+        (Some(n), Some(w)) if !turns.is_empty() => Some(format!("{n}; {w}")),
+        (Some(n), _) => Some(n),
+        (None, w) => w.map(str::to_owned),
+    };
     let mut analysis = Analysis {
         call_id: info.call_id,
         rep_id: info.rep_id,
@@ -128,7 +139,7 @@ pub fn analyse(
         original_turns,
     };
     analysis.scorecard = scorecard::score(playbook, &analysis);
-    analysis.overall = analysis.scorecard.overall();
+    analysis.overall = analysis.scorecard.overall(&analysis);
     let analysis_ms = started.elapsed().as_millis() as u64;
     let total = info.transcription_ms.unwrap_or(0) + analysis_ms;
     analysis.timings = Timings {

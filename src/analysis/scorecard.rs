@@ -10,7 +10,7 @@ use super::Analysis;
 use super::competitors::AgentResponse;
 use super::playbook::{Dimension, Playbook};
 use crate::audio::channels::Role;
-use crate::transcript::Turn;
+use crate::transcript::{Turn, roles_unknown};
 use serde::{Deserialize, Serialize};
 
 /// The agent's share of talk time that counts as balanced (top reps talk 40–60 %).
@@ -31,6 +31,9 @@ pub struct Scorecard {
 pub struct Overall {
     pub score: Option<f64>,
     pub passed: Option<bool>,
+    /// Why the call was not judged, when nothing could be: "roles unknown", "no speech".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_judged: Option<String>,
 }
 
 impl Scorecard {
@@ -46,10 +49,16 @@ impl Scorecard {
         (!judged.is_empty()).then(|| judged.iter().all(|&p| p))
     }
 
-    pub fn overall(&self) -> Overall {
+    pub fn overall(&self, analysis: &Analysis) -> Overall {
+        let score = self.score();
         Overall {
-            score: self.score(),
+            score,
             passed: self.passed(),
+            not_judged: score
+                .is_none()
+                .then(|| why_not_judged(analysis))
+                .flatten()
+                .map(str::to_owned),
         }
     }
 }
@@ -113,11 +122,26 @@ fn signal(value: Option<f64>, detail: String, evidence: Vec<Evidence>) -> Signal
     }
 }
 
+/// Why no signal can be judged on a call: no speech (a silent line is not a rep's failure), or
+/// roles too little known. Every signal is about what the agent or the customer did, so none is
+/// scored from a mono recording whose speakers could not be told apart as agent and customer.
+fn why_not_judged(r: &Analysis) -> Option<&'static str> {
+    if r.turns.is_empty() {
+        Some(NO_SPEECH)
+    } else if roles_unknown(&r.turns) {
+        Some(ROLES_UNKNOWN)
+    } else {
+        None
+    }
+}
+
+const NO_SPEECH: &str = "no speech in the call";
+pub const ROLES_UNKNOWN: &str = "roles unknown";
+
 fn measure(name: &str, r: &Analysis) -> Signal {
     let turns = &r.turns;
-    // A call without speech is not judged: a silent line is not a rep's failure.
-    if turns.is_empty() {
-        return signal(None, "no speech in the call".into(), vec![]);
+    if let Some(why) = why_not_judged(r) {
+        return signal(None, why.into(), vec![]);
     }
     let ev = |i: usize| Evidence::of(turns, i);
     let agent = &r.talk.agent;
@@ -327,8 +351,8 @@ fn measure(name: &str, r: &Analysis) -> Signal {
 
 /// Why a signal was not judged on a call, in words.
 fn not_judged(name: &str, r: &Analysis) -> &'static str {
-    if r.turns.is_empty() {
-        return "no speech in the call";
+    if let Some(why) = why_not_judged(r) {
+        return why;
     }
     match name {
         "key_question_coverage" => "the playbook has no key questions",

@@ -174,15 +174,8 @@ mod tests {
 
     fn turn(role: Role, start: u64, end: u64, text: &str) -> Turn {
         Turn {
-            role,
             role_source: RoleSource::Channel,
-            channel: None,
-            start_ms: start,
-            end_ms: end,
-            text: text.into(),
-            words: vec![],
-            avg_logprob: 0.0,
-            prosody: None,
+            ..Turn::text(role, start, end, text.into())
         }
     }
 

@@ -7,7 +7,7 @@ use crate::audio::channels::Role;
 use crate::proto;
 use crate::service::live::LiveEvent;
 use crate::store::{self, Event, RepProfile};
-use crate::transcript::{RoleSource, Turn};
+use crate::transcript::{Direction, Turn};
 
 pub fn language(l: Language) -> i32 {
     (match l {
@@ -23,6 +23,22 @@ pub fn language_from(l: i32) -> Language {
         proto::Language::Auto => Language::Auto,
         proto::Language::Zh => Language::Zh,
         proto::Language::En => Language::En,
+    }
+}
+
+pub fn direction_from(d: i32) -> Direction {
+    match proto::Direction::try_from(d).unwrap_or(proto::Direction::Unspecified) {
+        proto::Direction::Unspecified => Direction::Unknown,
+        proto::Direction::Inbound => Direction::Inbound,
+        proto::Direction::Outbound => Direction::Outbound,
+    }
+}
+
+/// The most speakers a mono recording is split into: 0 asks for the default (2).
+pub fn max_speakers_from(n: u32) -> usize {
+    match n {
+        0 => 2,
+        n => (n as usize).min(crate::speakers::diarize::MAX_SPEAKERS),
     }
 }
 
@@ -53,12 +69,9 @@ fn name<T: serde::Serialize>(v: T) -> String {
 pub fn turn(t: Turn) -> proto::Turn {
     proto::Turn {
         role: role(t.role),
-        role_source: match t.role_source {
-            RoleSource::Channel => "channel",
-            RoleSource::Heuristic => "heuristic",
-            RoleSource::None => "none",
-        }
-        .into(),
+        role_source: name(t.role_source),
+        role_confidence: t.role_confidence,
+        speaker: t.speaker.unwrap_or_default(),
         channel: t.channel.map(|c| c as u32),
         start_ms: t.start_ms,
         end_ms: t.end_ms,
@@ -339,6 +352,7 @@ pub fn analysis(a: Analysis) -> proto::Analysis {
         overall: Some(proto::Overall {
             score: a.overall.score,
             passed: a.overall.passed,
+            not_judged: a.overall.not_judged,
         }),
         timings: Some(proto::Timings {
             transcription_ms: a.timings.transcription_ms,

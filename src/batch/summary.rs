@@ -4,6 +4,7 @@
 use super::Outcome;
 use super::outputs::coverage;
 use crate::analysis::Analysis;
+use crate::analysis::scorecard::ROLES_UNKNOWN;
 use crate::report::Lang;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
@@ -259,6 +260,9 @@ impl Progress {
                                 t("未通过", "fail")
                             }
                         ),
+                        _ if overall.not_judged.as_deref() == Some(ROLES_UNKNOWN) => {
+                            t("未评分：角色未知", "not judged: roles unknown").into()
+                        }
                         _ => t("未评分", "not judged").into(),
                     },
                     (None, None) => String::new(),

@@ -3,8 +3,15 @@
 //! reference boundary left out, and hypothesis speakers mapped one to one onto reference
 //! speakers so as to agree the most.
 
-use super::error::{EvalError, Result};
+use super::error::{Context, EvalError, Result};
+use super::roles::{RoleScore, read_role_labels, score_roles};
+use super::vcon::vcon_reference;
+use crate::audio::StreamDecoder;
+use crate::audio::channels::Role;
+use crate::speakers::{Diarization, SpeakerModels};
+use crate::transcript::{CallOptions, Engines};
 use serde::Serialize;
+use std::path::Path;
 
 /// Scoring resolution.
 const STEP_MS: u64 = 10;
@@ -60,6 +67,21 @@ impl Der {
         self.missed_ms += o.missed_ms;
         self.false_alarm_ms += o.false_alarm_ms;
         self.confusion_ms += o.confusion_ms;
+    }
+}
+
+impl std::fmt::Display for Der {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pct = |ms: u64| 100.0 * ms as f64 / self.reference_ms.max(1) as f64;
+        write!(
+            f,
+            "DER {:.1} % (missed {:.1} %, false alarm {:.1} %, confusion {:.1} %) of {:.1} s",
+            100.0 * self.rate(),
+            pct(self.missed_ms),
+            pct(self.false_alarm_ms),
+            pct(self.confusion_ms),
+            self.reference_ms as f64 / 1000.0
+        )
     }
 }
 
@@ -222,4 +244,129 @@ mod tests {
         );
         assert_eq!(extra.false_alarm_ms, 5_000);
     }
+}
+
+/// A diarization's turns as spans labelled `S1`, `S2`, …
+pub fn spans(d: &Diarization) -> Vec<Span> {
+    d.turns
+        .iter()
+        .map(|t| Span {
+            speaker: crate::transcript::speakers::label(t.speaker),
+            start_ms: t.start_ms,
+            end_ms: t.end_ms,
+        })
+        .collect()
+}
+
+/// 16 kHz audio as a telephone line carries it: band-limited, 8 kHz, G.711 μ-law, and back to
+/// 16 kHz as callqa would read such a recording.
+pub fn telephone(audio: &[f32]) -> Result<Vec<f32>> {
+    // Half-band low-pass (windowed sinc, cut at 3.8 kHz), then every other sample.
+    const TAPS: usize = 63;
+    let half = (TAPS / 2) as isize;
+    let cutoff = 3_800.0 / 16_000.0;
+    let kernel: Vec<f32> = (0..TAPS as isize)
+        .map(|i| {
+            let x = (i - half) as f32;
+            let sinc = if x == 0.0 {
+                2.0 * cutoff
+            } else {
+                (2.0 * std::f32::consts::PI * cutoff * x).sin() / (std::f32::consts::PI * x)
+            };
+            let hann =
+                0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / (TAPS - 1) as f32).cos();
+            sinc * hann
+        })
+        .collect();
+    let narrow: Vec<f32> = (0..audio.len() as isize)
+        .step_by(2)
+        .map(|n| {
+            kernel
+                .iter()
+                .enumerate()
+                .filter_map(|(k, c)| {
+                    let i = n + k as isize - half;
+                    (0..audio.len() as isize)
+                        .contains(&i)
+                        .then(|| c * audio[i as usize])
+                })
+                .sum::<f32>()
+        })
+        .map(mulaw_round_trip)
+        .collect();
+    crate::audio::resample::to_16k(&narrow, 8_000)
+        .map_err(|e| EvalError::Data(format!("resampling: {e}")))
+}
+
+/// A sample through G.711 μ-law (8 bits) and back.
+fn mulaw_round_trip(x: f32) -> f32 {
+    const MU: f32 = 255.0;
+    let x = x.clamp(-1.0, 1.0);
+    let y = x.signum() * (1.0 + MU * x.abs()).ln() / (1.0 + MU).ln();
+    let code = (y * 127.0).round() / 127.0;
+    code.signum() * ((1.0 + MU).powf(code.abs()) - 1.0) / MU
+}
+
+/// DER of the shared pyannote sample, as recorded (16 kHz) and through a telephone line.
+pub fn evaluate_sample(
+    models: &SpeakerModels,
+    wav: &Path,
+    rttm: &Path,
+) -> Result<Vec<(&'static str, Der)>> {
+    let bytes = std::fs::read(wav).with_context(|| format!("{}: cannot read", wav.display()))?;
+    let (_, audio) = crate::audio::load_16k_mono(bytes)?;
+    let text = std::fs::read_to_string(rttm)
+        .with_context(|| format!("{}: cannot read", rttm.display()))?;
+    let reference = parse_rttm(&text)?;
+    let mut out = Vec::new();
+    for (condition, audio) in [
+        ("16 kHz", audio.clone()),
+        ("8 kHz μ-law", telephone(&audio)?),
+    ] {
+        let d = models.diarize(&audio, 2)?;
+        out.push((condition, der(&reference, &spans(&d), COLLAR_MS)));
+    }
+    Ok(out)
+}
+
+/// Role accuracy on the tadhack calls (mono), against the hand labels of their paragraphs.
+pub fn evaluate_roles(
+    engines: &Engines,
+    calls: &Path,
+    labels: &Path,
+    opts: &CallOptions,
+) -> Result<Vec<(String, RoleScore)>> {
+    let labels = read_role_labels(labels)?;
+    let mut names: Vec<&String> = labels.keys().collect();
+    names.sort();
+    let mut out = Vec::new();
+    for call in names {
+        let vcon = std::fs::read_dir(calls)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(call.as_str()) && n.ends_with(".vcon.json"))
+            })
+            .with_context(|| format!("{}: no vCon for call {call}", calls.display()))?;
+        let paragraphs: Vec<String> = vcon_reference(&vcon)?.lines().map(str::to_owned).collect();
+        let roles = &labels[call];
+        if roles.len() != paragraphs.len() {
+            return Err(EvalError::Data(format!(
+                "call {call}: {} labels for {} paragraphs",
+                roles.len(),
+                paragraphs.len()
+            )));
+        }
+        let audio = vcon.with_file_name(
+            vcon.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .replace(".vcon.json", ".mp3"),
+        );
+        let transcript = engines.transcribe(StreamDecoder::from_file(&audio)?, opts)?;
+        let reference: Vec<(Role, String)> = roles.iter().copied().zip(paragraphs).collect();
+        out.push((call.clone(), score_roles(&reference, &transcript.turns)));
+    }
+    Ok(out)
 }

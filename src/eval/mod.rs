@@ -6,6 +6,7 @@ pub mod crosswoz;
 pub mod diarization;
 pub mod error;
 pub mod pii;
+pub mod roles;
 pub mod train;
 pub mod vcon;
 

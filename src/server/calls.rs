@@ -8,7 +8,7 @@ use crate::audio::channels::Role;
 use crate::proto;
 use crate::service::{self, CallMeta, Permit, Recording, ServiceError};
 use crate::store::{ListQuery, Store};
-use crate::transcript::CallOptions;
+use crate::transcript::{CallOptions, RoleHints};
 use chrono::NaiveDate;
 use prost::Message;
 use std::sync::Arc;
@@ -126,6 +126,11 @@ impl CallQaService {
         let opts = CallOptions {
             language: convert::language_from(req.language),
             channel_roles: roles(&req.channel_roles),
+            max_speakers: convert::max_speakers_from(req.max_speakers),
+            roles: RoleHints {
+                direction: convert::direction_from(req.direction),
+                ..RoleHints::default()
+            },
             cancel: self.call_token(),
             ..CallOptions::default()
         };

@@ -9,7 +9,7 @@ use crate::asr::{AsrError, WhisperPool};
 use crate::audio::vad::Vad;
 use crate::models::ModelDir;
 use crate::onnx::{self, OnnxError};
-use crate::speakers::{Segmenter, SpeakerEncoder};
+use crate::speakers::{Segmenter, SpeakerEncoder, SpeakerModels};
 use crate::text::embed::{EmbedError, Embedder};
 use crate::transcript::{Engines, Turn};
 use std::path::PathBuf;
@@ -67,12 +67,12 @@ pub fn vad(dir: &ModelDir) -> Result<Vad, OnnxError> {
 }
 
 /// The speaker models: segmentation and voiceprints.
-pub fn speaker_models(dir: &ModelDir) -> Result<(Segmenter, SpeakerEncoder), OnnxError> {
+pub fn speaker_models(dir: &ModelDir) -> Result<SpeakerModels, OnnxError> {
     let env = onnx::environment(&dir.onnxruntime_lib())?;
-    Ok((
-        Segmenter::new(onnx::session(env, &dir.file("speaker-segmentation", 0))?),
-        SpeakerEncoder::new(onnx::session(env, &dir.file("speaker-encoder", 0))?),
-    ))
+    Ok(SpeakerModels {
+        segmenter: Segmenter::new(onnx::session(env, &dir.file("speaker-segmentation", 0))?),
+        encoder: SpeakerEncoder::new(onnx::session(env, &dir.file("speaker-encoder", 0))?),
+    })
 }
 
 pub fn embedder(dir: &ModelDir) -> Result<Embedder, EmbedError> {
@@ -156,15 +156,16 @@ impl Analysers {
     }
 }
 
-/// Everything a call transcription needs: the Whisper pool and the VAD.
+/// Everything a call transcription needs: the Whisper pool, the VAD and the speaker models.
 pub fn transcription(
     dir: &ModelDir,
     choice: &WhisperChoice,
     config: &PoolConfig,
 ) -> Result<Engines, LoadError> {
     let vad = vad(dir)?;
+    let speakers = speaker_models(dir)?;
     let pool = whisper(dir, choice, config)?;
-    Ok(Engines::new(pool, vad))
+    Ok(Engines::new(pool, vad).with_speakers(speakers))
 }
 
 impl Models {

@@ -21,7 +21,7 @@ use crate::redact;
 use crate::text::embed::EmbedError;
 use crate::transcript::{
     CallOptions, CallSession, CallTranscript, Engines, Packing, SharedProsody, TURN_JOIN_GAP_MS,
-    TrackPlan, Turn, WindowMsg, append_segment, infer_mono_roles,
+    TrackPlan, Turn, WindowMsg, append_segment,
 };
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom};
@@ -402,12 +402,12 @@ impl LiveTurns {
         })
     }
 
-    fn segment(&mut self, mut seg: Turn) -> Vec<Update> {
+    fn segment(&mut self, seg: Turn) -> Vec<Update> {
         let mut updates = Vec::new();
         let k = self.plan.track_of(&seg);
-        // Mono speech has no speaker to join by: every segment is a turn of its own.
+        // Mono speech has no speaker to join by while the call goes on: every segment is a
+        // turn of its own, UNKNOWN until the finished call is split by speaker.
         if seg.channel.is_none() {
-            infer_mono_roles(std::slice::from_mut(&mut seg));
             let id = self.next_id;
             self.next_id += 1;
             updates.push(Update {

@@ -17,3 +17,20 @@ pub use segmentation::{FRAME_SAMPLES, Segmenter, WINDOW_SAMPLES};
 
 /// Both models work on 16 kHz mono audio.
 pub const SAMPLE_RATE: u32 = 16_000;
+
+/// The two speaker models, opened once and shared by every call.
+pub struct SpeakerModels {
+    pub segmenter: Segmenter,
+    pub encoder: SpeakerEncoder,
+}
+
+impl SpeakerModels {
+    /// Who speaks when in a track of 16 kHz audio, into at most `max_speakers`.
+    pub fn diarize(
+        &self,
+        audio: &[f32],
+        max_speakers: usize,
+    ) -> Result<Diarization, crate::onnx::OnnxError> {
+        diarize(&self.segmenter, &self.encoder, audio, max_speakers)
+    }
+}

@@ -1,31 +1,39 @@
 //! The transcript: who said what, and when. These types sit below every analyser, the store and
 //! the API; `session` makes them from audio, `turns` joins segments into turns.
 
+pub mod roles;
 pub mod session;
+pub mod speakers;
 pub mod turns;
 
 pub use crate::asr::Word;
+pub use roles::{Direction, MIN_ROLE_CONFIDENCE, RoleHints, SpeakerRole, roles_unknown};
 pub use session::{
     CallOptions, CallSession, Engines, LIVE_WINDOW_MS, Packing, SessionEnd, SharedProsody,
     TrackPlan, TranscribeError, WindowMsg,
 };
-pub use turns::{TURN_JOIN_GAP_MS, append_segment, infer_mono_roles};
+pub use turns::{TURN_JOIN_GAP_MS, append_segment};
 
 use crate::audio::channels::{Layout, Role};
 use crate::audio::prosody::Prosody;
 use serde::{Deserialize, Serialize};
 
-/// Where a turn's role came from.
+/// How a turn's role was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoleSource {
-    /// The channel the speech was recorded on (configured or the stereo default).
+    /// The channel the speech was recorded on (configured or the stereo default), or the role
+    /// given with a text transcript.
     Channel,
-    /// Guessed from what was said (mono recordings): a heuristic, not a measurement.
-    Heuristic,
+    /// The speaker's voice matched the rep's enrolled voiceprint (mono recordings).
+    Voiceprint,
+    /// What the speaker said: introductions, offers of help, enquiries (mono recordings).
+    #[serde(alias = "heuristic")]
+    Content,
     /// Not known.
     #[default]
-    None,
+    #[serde(alias = "none")]
+    Unknown,
 }
 
 /// One speaker's stretch of talk. As JSON (one per line) it is also the text-transcript format
@@ -35,6 +43,13 @@ pub struct Turn {
     pub role: Role,
     #[serde(default)]
     pub role_source: RoleSource,
+    /// How sure the role is (0–1), when it was decided from the voice or the words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_confidence: Option<f32>,
+    /// Who speaks, on a recording whose speakers were told apart by their voices: `S1`, `S2`, …
+    /// in order of first speech.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
     /// The recorded channel, for per-channel layouts.
     #[serde(default)]
     pub channel: Option<usize>,
@@ -56,6 +71,8 @@ impl Turn {
         Self {
             role,
             role_source: RoleSource::default(),
+            role_confidence: None,
+            speaker: None,
             channel: None,
             start_ms,
             end_ms,
@@ -86,6 +103,9 @@ pub struct CallTranscript {
     /// Whisper windows decoded.
     pub windows: usize,
     pub turns: Vec<Turn>,
+    /// The speakers told apart by their voices (mono recordings), with the role each was given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub speakers: Vec<SpeakerRole>,
     /// What had to be repaired in the recording's header to read it, if anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repaired: Option<String>,

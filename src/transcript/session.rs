@@ -5,8 +5,9 @@
 //! only from the start of the current speech segment and for the window being filled, so a
 //! two-hour call needs little more memory than a short one (the prosody frames: 400 B/s).
 
-use super::turns::{infer_mono_roles, join_turns};
-use super::{CallTranscript, RoleSource, Turn};
+use super::roles::{self, RoleHints};
+use super::turns::join_turns;
+use super::{CallTranscript, RoleSource, SpeakerRole, Turn, speakers};
 use crate::asr::window::SAMPLES_PER_MS;
 use crate::asr::window::{Window, WindowPacker};
 use crate::asr::{
@@ -18,6 +19,7 @@ use crate::audio::resample::{ResampleError, StreamResampler};
 use crate::audio::vad::{SpeechChunk, StreamVad, Vad, VadParams};
 use crate::audio::{DecodeError, StreamDecoder};
 use crate::onnx::OnnxError;
+use crate::speakers::{Diarization, SpeakerModels};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +37,8 @@ pub enum TranscribeError {
     Vad(#[from] OnnxError),
     #[error(transparent)]
     Asr(#[from] AsrError),
+    #[error("telling speakers apart: {0}")]
+    Speakers(OnnxError),
     #[error("invalid call options: {0}")]
     Options(String),
     #[error("cancelled")]
@@ -51,6 +55,10 @@ pub struct CallOptions {
     pub hotwords: Vec<String>,
     pub vad: VadParams,
     pub beam_size: usize,
+    /// The most speakers a mono recording is split into (2 for a call; 0: do not split).
+    pub max_speakers: usize,
+    /// What decides the roles of a mono recording's speakers besides their words.
+    pub roles: RoleHints,
     /// Cancelled when the caller goes away (a client that hangs up) or the service shuts
     /// down: the call stops at the next chunk of audio.
     pub cancel: CancellationToken,
@@ -64,20 +72,36 @@ impl Default for CallOptions {
             hotwords: Vec::new(),
             vad: VadParams::default(),
             beam_size: 1,
+            max_speakers: 2,
+            roles: RoleHints::default(),
             cancel: CancellationToken::new(),
         }
     }
 }
 
-/// The models a call needs: the Whisper pool and the VAD, which all tracks share.
+/// The models a call needs: the Whisper pool and the VAD, which all tracks share, and the
+/// speaker models that split mono recordings.
 pub struct Engines {
     pub whisper: WhisperPool,
     vad: Vad,
+    speakers: Option<SpeakerModels>,
 }
 
 impl Engines {
     pub fn new(whisper: WhisperPool, vad: Vad) -> Self {
-        Self { whisper, vad }
+        Self {
+            whisper,
+            vad,
+            speakers: None,
+        }
+    }
+
+    /// Mono recordings will be split by speaker.
+    pub fn with_speakers(self, speakers: SpeakerModels) -> Self {
+        Self {
+            speakers: Some(speakers),
+            ..self
+        }
     }
 
     /// Transcribes a whole call.
@@ -167,16 +191,27 @@ impl TrackPlan {
             .collect())
     }
 
-    /// A finished call's segments as turns, with their prosody and, on mono, guessed roles.
-    pub fn turns(&self, segments: Vec<Turn>, prosody: &[SharedProsody]) -> Vec<Turn> {
-        let mut turns = join_turns(segments);
+    /// A finished call's segments as turns with their prosody, and on mono, when its speakers
+    /// were told apart, their roles.
+    pub fn turns(
+        &self,
+        segments: Vec<Turn>,
+        prosody: &[SharedProsody],
+        speakers: Option<&Diarization>,
+        hints: &RoleHints,
+    ) -> (Vec<Turn>, Vec<SpeakerRole>) {
+        let mut turns = match speakers {
+            Some(d) if !self.per_channel() && d.speakers > 0 => speakers::by_speaker(segments, d),
+            _ => join_turns(segments),
+        };
         for t in &mut turns {
             t.prosody = self.prosody_of(t, prosody);
         }
-        if !self.per_channel() {
-            infer_mono_roles(&mut turns);
-        }
-        turns
+        let roles = match speakers {
+            Some(d) if !self.per_channel() => roles::decide(&mut turns, &d.voiceprints, hints),
+            _ => Vec::new(),
+        };
+        (turns, roles)
     }
 
     pub fn prosody_of(&self, turn: &Turn, prosody: &[SharedProsody]) -> Option<Prosody> {
@@ -190,6 +225,8 @@ pub type SharedProsody = Arc<Mutex<ProsodyTrack>>;
 
 struct Track {
     channel: usize,
+    /// The track's 16 kHz audio, kept to tell its speakers apart at the end.
+    audio: Option<Vec<f32>>,
     resampler: StreamResampler,
     vad: StreamVad,
     packer: WindowPacker,
@@ -260,6 +297,7 @@ impl Dispatcher<'_> {
 /// from the other end of its channel.
 pub struct CallSession<'a> {
     plan: TrackPlan,
+    speakers: Option<&'a SpeakerModels>,
     tracks: Vec<Track>,
     dispatch: Dispatcher<'a>,
     rate: u32,
@@ -271,6 +309,8 @@ pub struct CallSession<'a> {
 pub struct SessionEnd {
     pub plan: TrackPlan,
     pub prosody: Vec<SharedProsody>,
+    speakers: Option<Diarization>,
+    roles: RoleHints,
     language: String,
     rate: u32,
     channels: usize,
@@ -299,6 +339,11 @@ impl<'a> CallSession<'a> {
             )));
         }
         let plan = TrackPlan::new(layout);
+        // A mono call is split by speaker once it has ended (live turns stay UNKNOWN until then).
+        let speakers = engines
+            .speakers
+            .as_ref()
+            .filter(|_| !plan.per_channel() && opts.max_speakers > 0);
         let mut vad_params = opts.vad.clone();
         if packing == Packing::Live {
             vad_params.max_segment_ms = vad_params.max_segment_ms.min(LIVE_WINDOW_MS);
@@ -307,6 +352,7 @@ impl<'a> CallSession<'a> {
         for &(channel, _) in &plan.tracks {
             tracks.push(Track {
                 channel,
+                audio: speakers.map(|_| Vec::new()),
                 resampler: StreamResampler::new(rate)?,
                 vad: StreamVad::new(engines.vad.clone(), vad_params.clone()),
                 packer: WindowPacker::default(),
@@ -315,6 +361,7 @@ impl<'a> CallSession<'a> {
         }
         Ok(Self {
             plan,
+            speakers,
             tracks,
             dispatch: Dispatcher {
                 pool: &engines.whisper,
@@ -352,6 +399,9 @@ impl<'a> CallSession<'a> {
         for i in 0..tracks.len() {
             let t = &mut tracks[i];
             let samples = t.resampler.push(&chunk[t.channel])?;
+            if let Some(audio) = &mut t.audio {
+                audio.extend_from_slice(&samples);
+            }
             if let Ok(mut p) = t.prosody.lock() {
                 p.push(&samples);
             }
@@ -386,6 +436,7 @@ impl<'a> CallSession<'a> {
     pub fn finish(self) -> Result<SessionEnd, TranscribeError> {
         let Self {
             plan,
+            speakers,
             tracks,
             mut dispatch,
             rate,
@@ -393,8 +444,10 @@ impl<'a> CallSession<'a> {
             frames,
         } = self;
         let mut prosody = Vec::new();
+        let mut kept_audio = None;
         for (i, t) in tracks.into_iter().enumerate() {
             let Track {
+                audio,
                 mut resampler,
                 mut vad,
                 mut packer,
@@ -405,6 +458,10 @@ impl<'a> CallSession<'a> {
             if let Ok(mut p) = track_prosody.lock() {
                 p.push(&tail);
             }
+            if let Some(mut audio) = audio {
+                audio.extend_from_slice(&tail);
+                kept_audio = Some(audio);
+            }
             prosody.push(track_prosody);
             let mut speech = vad.push(&tail)?;
             speech.extend(vad.finish()?);
@@ -413,6 +470,15 @@ impl<'a> CallSession<'a> {
                 dispatch.submit(i, w)?;
             }
         }
+        // While Whisper decodes the last windows.
+        let diarization = match (speakers, kept_audio) {
+            (Some(models), Some(audio)) => Some(
+                models
+                    .diarize(&audio, dispatch.opts.max_speakers)
+                    .map_err(TranscribeError::Speakers)?,
+            ),
+            _ => None,
+        };
         let language = match (dispatch.decode, dispatch.opts.language) {
             (Some(d), _) => d.language,
             (None, Language::Zh) => "zh".into(),
@@ -422,6 +488,8 @@ impl<'a> CallSession<'a> {
         Ok(SessionEnd {
             plan,
             prosody,
+            speakers: diarization,
+            roles: dispatch.opts.roles.clone(),
             language,
             rate,
             channels,
@@ -435,8 +503,12 @@ impl<'a> CallSession<'a> {
 impl SessionEnd {
     /// The transcript, from the segments of every window the session sent.
     pub fn transcript(self, segments: Vec<Turn>) -> CallTranscript {
+        let (turns, speakers) =
+            self.plan
+                .turns(segments, &self.prosody, self.speakers.as_ref(), &self.roles);
         CallTranscript {
-            turns: self.plan.turns(segments, &self.prosody),
+            turns,
+            speakers,
             language: self.language,
             duration_ms: self.frames * 1000 / u64::from(self.rate.max(1)),
             sample_rate: self.rate,
@@ -537,8 +609,10 @@ fn to_call_time(seg: Segment, window: &Window, role: Role, channel: Option<usize
         role_source: if channel.is_some() {
             RoleSource::Channel
         } else {
-            RoleSource::None
+            RoleSource::Unknown
         },
+        role_confidence: None,
+        speaker: None,
         channel,
         start_ms,
         end_ms: window.to_call_ms(seg.end_ms).max(start_ms),

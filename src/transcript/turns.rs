@@ -1,23 +1,21 @@
-//! Segments into turns: one speaker's consecutive segments are one turn, and on mono audio the
-//! side a turn's words clearly belong to is guessed.
+//! Segments into turns: one channel's consecutive segments are one turn.
 
-use super::{RoleSource, Turn};
+use super::Turn;
 use crate::asr::guards::is_cjk;
-use crate::audio::channels::Role;
 
 /// Segments of one speaker closer than this are one turn.
 pub const TURN_JOIN_GAP_MS: u64 = 1_000;
 
 /// Text that starts with a Chinese character or full-width punctuation: joined without a space.
-fn is_cjk_text(s: &str) -> bool {
+pub(crate) fn is_cjk_text(s: &str) -> bool {
     s.chars()
         .next()
         .is_some_and(|c| is_cjk(c) || "，。？！".contains(c))
 }
 
 /// Orders segments by time across channels, and joins one channel's consecutive segments into a
-/// turn while nobody else speaks in between. On a mono track every segment stays its own turn:
-/// who speaks is not known there.
+/// turn while nobody else speaks in between. On a mono track without speakers every segment
+/// stays its own turn: who speaks is not known there (see `speakers::by_speaker`).
 pub(crate) fn join_turns(mut segments: Vec<Turn>) -> Vec<Turn> {
     segments.sort_by_key(|t| (t.start_ms, t.channel));
     let mut turns: Vec<Turn> = Vec::new();
@@ -53,66 +51,18 @@ pub fn append_segment(last: &mut Turn, seg: Turn) {
     last.words.extend(seg.words);
 }
 
-/// Phrases an agent uses to open or run a sales call, and a customer to explain why they call.
-const AGENT_CUES: &[&str] = &[
-    "这里是",
-    "我是",
-    "我们公司",
-    "我们的产品",
-    "请问您",
-    "请问你",
-    "您好，我",
-    "感谢您的来电",
-    "有什么可以帮您",
-    "this is",
-    "thank you for calling",
-    "thanks for calling",
-    "how can i help",
-    "how may i help",
-    "my name is",
-    "i'm calling from",
-    "calling from",
-];
-const CUSTOMER_CUES: &[&str] = &[
-    "我想了解",
-    "我想咨询",
-    "我想问一下",
-    "你们的价格",
-    "太贵",
-    "我们公司现在用",
-    "i'm calling about",
-    "i have a question",
-    "i'd like to know",
-    "too expensive",
-    "we're currently using",
-];
-
-/// Mono recordings carry no speaker information. Where a turn's words clearly belong to one side
-/// (an agent's self-introduction, a customer's enquiry), label it, marked as a heuristic; the
-/// rest stay UNKNOWN.
-pub fn infer_mono_roles(turns: &mut [Turn]) {
-    for t in turns.iter_mut() {
-        let lower = t.text.to_lowercase();
-        let agent = AGENT_CUES.iter().any(|c| lower.contains(c));
-        let customer = CUSTOMER_CUES.iter().any(|c| lower.contains(c));
-        let role = match (agent, customer) {
-            (true, false) => Role::Agent,
-            (false, true) => Role::Customer,
-            _ => continue,
-        };
-        t.role = role;
-        t.role_source = RoleSource::Heuristic;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::channels::Role;
+    use crate::transcript::RoleSource;
 
     fn turn(channel: usize, role: Role, start: u64, end: u64, text: &str) -> Turn {
         Turn {
             role,
             role_source: RoleSource::Channel,
+            role_confidence: None,
+            speaker: None,
             channel: Some(channel),
             start_ms: start,
             end_ms: end,
@@ -140,21 +90,5 @@ mod tests {
         assert_eq!(t[0].text, "您好，这里是销售部。");
         assert_eq!(t[1].role, Role::Customer);
         assert_eq!(t[2].text, "一万元。");
-    }
-
-    #[test]
-    fn mono_roles_come_only_from_clear_cues() {
-        let mut t = vec![
-            turn(0, Role::Unknown, 0, 1, "您好，这里是星云软件，我是小王。"),
-            turn(0, Role::Unknown, 1, 2, "我想了解一下你们的价格。"),
-            turn(0, Role::Unknown, 2, 3, "好的。"),
-        ];
-        infer_mono_roles(&mut t);
-        assert_eq!(
-            (t[0].role, t[0].role_source),
-            (Role::Agent, RoleSource::Heuristic)
-        );
-        assert_eq!(t[1].role, Role::Customer);
-        assert_eq!(t[2].role, Role::Unknown);
     }
 }

@@ -2,6 +2,7 @@
 
 use callqa::audio::vad::VadParams;
 use callqa::models::ModelDir;
+use callqa::transcript::Direction;
 use chrono::NaiveDate;
 use clap::Args;
 use std::path::PathBuf;
@@ -86,6 +87,15 @@ pub struct StoreArgs {
     pub tenant: String,
 }
 
+/// How a mono recording is split by voice.
+#[derive(Args, Clone, Debug)]
+pub struct SpeakerArgs {
+    /// The most speakers a mono recording is split into (0: do not split; the turns stay
+    /// UNKNOWN and nothing that needs roles is scored).
+    #[arg(long, env = "CALLQA_MAX_SPEAKERS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=8))]
+    pub max_speakers: u8,
+}
+
 /// What is known of a call besides its audio or text.
 #[derive(Args, Clone, Debug, Default)]
 pub struct CallArgs {
@@ -102,4 +112,8 @@ pub struct CallArgs {
     /// recording was made, else today, UTC).
     #[arg(long, env = "CALLQA_CALL_DATE")]
     pub call_date: Option<NaiveDate>,
+    /// Who placed the call; on a mono recording it helps tell the agent (who answers an
+    /// inbound call) from the customer.
+    #[arg(long, env = "CALLQA_DIRECTION", value_enum, default_value_t = Direction::Unknown)]
+    pub direction: Direction,
 }

@@ -4,7 +4,7 @@
 
 mod groups;
 
-pub use groups::{CallArgs, ModelArgs, StoreArgs, VadArgs, WhisperArgs};
+pub use groups::{CallArgs, ModelArgs, SpeakerArgs, StoreArgs, VadArgs, WhisperArgs};
 
 use callqa::asr::Language;
 use callqa::audio::channels::Role;
@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 const CROSSWOZ: &str = "../shared/eval/transcripts/zh_crosswoz/test.json.zip";
 const TADHACK: &str = "../shared/eval/transcripts/en_vcon_tadhack_synthetic";
+const PYANNOTE_SAMPLE: &str = "../shared/eval/diarization/pyannote_sample";
 
 #[derive(Parser)]
 #[command(
@@ -98,6 +99,8 @@ pub struct TranscribeArgs {
     #[arg(long, env = "CALLQA_BEAM_SIZE", default_value_t = 1)]
     pub beam_size: usize,
     #[command(flatten)]
+    pub speakers: SpeakerArgs,
+    #[command(flatten)]
     pub vad: VadArgs,
     #[command(flatten)]
     pub whisper: WhisperArgs,
@@ -121,6 +124,8 @@ pub struct AnalyzeArgs {
     pub language: Language,
     #[command(flatten)]
     pub call: CallArgs,
+    #[command(flatten)]
+    pub speakers: SpeakerArgs,
     /// Calls scored at once (default: the number of cores).
     #[arg(long, env = "CALLQA_JOBS")]
     pub jobs: Option<usize>,
@@ -266,6 +271,27 @@ pub enum EvalWhat {
         json: bool,
         #[command(flatten)]
         vad: VadArgs,
+        #[command(flatten)]
+        whisper: WhisperArgs,
+    },
+    /// Speakers on mono audio: the diarization error rate (missed speech, false alarm, speaker
+    /// confusion; 0.25 s collar, overlap scored) of the shared pyannote sample, recorded and
+    /// through a telephone line (8 kHz μ-law); and on the tadhack calls, the share of speech
+    /// whose role is right and the turns that span a speaker change, against hand labels.
+    Diarization {
+        /// The pyannote sample's folder (sample.wav, sample.rttm).
+        #[arg(long, env = "CALLQA_DIARIZATION_SAMPLE", default_value = PYANNOTE_SAMPLE)]
+        sample: PathBuf,
+        /// The tadhack calls (mp3 and vCon files).
+        #[arg(long, env = "CALLQA_TADHACK", default_value = TADHACK)]
+        tadhack: PathBuf,
+        /// Who speaks each paragraph of the tadhack calls.
+        #[arg(
+            long,
+            env = "CALLQA_ROLE_LABELS",
+            default_value = "tests/fixtures/speakers/tadhack_roles.tsv"
+        )]
+        labels: PathBuf,
         #[command(flatten)]
         whisper: WhisperArgs,
     },

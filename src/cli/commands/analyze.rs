@@ -14,7 +14,7 @@ use callqa::report::Lang;
 use callqa::service::engines::cores;
 use callqa::service::{self, Inspector, Models, Recording};
 use callqa::store::Store;
-use callqa::transcript::CallOptions;
+use callqa::transcript::{CallOptions, RoleHints};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -146,6 +146,11 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
         Ok(CallOptions {
             language: a.language,
             channel_roles: channel_roles(meta.agent_channel)?,
+            max_speakers: a.speakers.max_speakers.into(),
+            roles: RoleHints {
+                direction: a.call.direction,
+                ..RoleHints::default()
+            },
             ..CallOptions::default()
         })
     };

@@ -1,11 +1,13 @@
 //! `callqa eval …`: accuracy over reference data, printed as tables.
 
-use crate::cli::args::{CrosswozArgs, EvalCommand, EvalWhat};
+use crate::cli::args::{CrosswozArgs, EvalCommand, EvalWhat, WhisperArgs};
 use anyhow::Result;
-use callqa::eval::{crosswoz, pii};
+use callqa::eval::roles::RoleScore;
+use callqa::eval::{crosswoz, diarization, pii};
 use callqa::models::ModelDir;
 use callqa::service::engines;
 use callqa::transcript::CallOptions;
+use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(c: EvalCommand) -> Result<ExitCode> {
@@ -26,6 +28,12 @@ pub fn run(c: EvalCommand) -> Result<ExitCode> {
             };
             callqa::eval::evaluate_asr(&engines, &manifest, &opts)?.print(json);
         }
+        EvalWhat::Diarization {
+            sample,
+            tadhack,
+            labels,
+            whisper,
+        } => diarization(&dir, &sample, &tadhack, &labels, &whisper)?,
         EvalWhat::Questions(set) => questions(&dir, &set)?,
         EvalWhat::Pii {
             crosswoz,
@@ -77,6 +85,34 @@ pub fn run(c: EvalCommand) -> Result<ExitCode> {
         EvalWhat::Needs(set) => needs(&dir, &set)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn diarization(
+    dir: &ModelDir,
+    sample: &Path,
+    tadhack: &Path,
+    labels: &Path,
+    whisper: &WhisperArgs,
+) -> Result<()> {
+    let models = engines::speaker_models(dir)?;
+    println!("DER (0.25 s collar, overlap scored), 2 speakers:");
+    for (condition, e) in diarization::evaluate_sample(
+        &models,
+        &sample.join("sample.wav"),
+        &sample.join("sample.rttm"),
+    )? {
+        println!("  pyannote sample, {condition:<12} {e}");
+    }
+    let engines = engines::transcription(dir, &whisper.choice(), &whisper.pool())?;
+    let calls = diarization::evaluate_roles(&engines, tadhack, labels, &CallOptions::default())?;
+    println!("Roles on the tadhack calls (mono, roles from the words):");
+    let mut total = RoleScore::default();
+    for (call, s) in &calls {
+        println!("  {call}: {s}");
+        total.add(s);
+    }
+    println!("  all {} calls: {total}", calls.len());
+    Ok(())
 }
 
 fn dialogues(set: &CrosswozArgs) -> Result<Vec<crosswoz::Dialogue>> {

@@ -46,6 +46,7 @@ fn loads(dir: &ModelDir, id: &str) -> Result<()> {
         }
         "sentence-encoder" => engines::embedder(dir).map(drop)?,
         "silero-vad" => engines::vad(dir).map(drop)?,
+        "speaker-segmentation" | "speaker-encoder" => engines::speaker_models(dir).map(drop)?,
         "onnxruntime" => callqa::onnx::environment(&dir.onnxruntime_lib()).map(drop)?,
         other => bail!("unknown model {other}"),
     }

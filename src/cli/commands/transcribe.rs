@@ -28,6 +28,7 @@ pub fn run(a: TranscribeArgs) -> Result<ExitCode> {
         channel_roles: a.roles,
         hotwords: a.hotword,
         beam_size: a.beam_size,
+        max_speakers: a.speakers.max_speakers.into(),
         vad: a.vad.params(),
         ..CallOptions::default()
     };

@@ -8,7 +8,7 @@ use crate::proto::stream_call_request::Request as Message;
 use crate::proto::{self, AudioEncoding, StreamCallResponse, stream_call_response::Event};
 use crate::service::live::{LiveAudio, StreamFormat};
 use crate::service::{self, CallMeta, ServiceError};
-use crate::transcript::CallOptions;
+use crate::transcript::{CallOptions, RoleHints};
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
@@ -144,6 +144,10 @@ impl CallQaService {
             let opts = CallOptions {
                 language: convert::language_from(config.language),
                 channel_roles: roles(&config.channel_roles),
+                roles: RoleHints {
+                    direction: convert::direction_from(config.direction),
+                    ..RoleHints::default()
+                },
                 cancel,
                 ..CallOptions::default()
             };
