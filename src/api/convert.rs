@@ -71,7 +71,7 @@ pub fn turn(t: Turn) -> proto::Turn {
         role: role(t.role),
         role_source: name(t.role_source),
         role_confidence: t.role_confidence,
-        speaker: t.speaker.unwrap_or_default(),
+        speaker: t.speaker,
         channel: t.channel.map(|c| c as u32),
         start_ms: t.start_ms,
         end_ms: t.end_ms,

@@ -181,6 +181,7 @@ pub fn throughput(
     files: &[PathBuf],
     playbook: &Path,
     jobs: usize,
+    call_options: &[&str],
 ) -> Result<Throughput> {
     let dir = std::env::temp_dir().join(format!("callqa-bench-batch-{}", std::process::id()));
     std::fs::create_dir_all(&dir).context(dir.display())?;
@@ -193,6 +194,7 @@ pub fn throughput(
         .arg("--playbook")
         .arg(playbook)
         .args(["--language", "en", "--jobs", &jobs.to_string(), "--force"])
+        .args(call_options)
         .arg("--csv")
         .arg(&csv)
         .arg("--store")

@@ -370,3 +370,18 @@ pub fn evaluate_roles(
     }
     Ok(out)
 }
+
+/// DER per conversation mixed from the shared recordings (`mixes`), as mixed (16 kHz) and through
+/// a telephone line.
+pub fn evaluate_mixes(models: &SpeakerModels, eval: &Path) -> Result<Vec<(String, Der, Der)>> {
+    let mut out = Vec::new();
+    for m in super::mixes::shared_mixes(eval)? {
+        let mut ders = Vec::new();
+        for audio in [m.mono.clone(), telephone(&m.mono)?] {
+            let d = models.diarize(&audio, 2)?;
+            ders.push(der(&m.reference, &spans(&d), COLLAR_MS));
+        }
+        out.push((m.name, ders[0], ders[1]));
+    }
+    Ok(out)
+}

@@ -5,6 +5,7 @@
 pub mod crosswoz;
 pub mod diarization;
 pub mod error;
+pub mod mixes;
 pub mod pii;
 pub mod roles;
 pub mod train;

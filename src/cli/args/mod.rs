@@ -434,7 +434,23 @@ pub enum BenchWhat {
         )]
         playbook: PathBuf,
     },
-    /// Every scenario with its defaults: asr (against faster-whisper), throughput, stream.
+    /// The batch with mono calls split by speaker against the same batch not split: the wall
+    /// time speaker separation adds.
+    Speakers {
+        /// Recordings (default: ../shared/eval/transcripts/en_vcon_tadhack_synthetic/*.mp3).
+        files: Vec<PathBuf>,
+        /// Calls at once (default: the number of cores).
+        #[arg(long, env = "CALLQA_JOBS")]
+        jobs: Option<usize>,
+        /// The playbook the calls are scored against.
+        #[arg(
+            long,
+            env = "CALLQA_PLAYBOOK",
+            default_value = "examples/playbook.toml"
+        )]
+        playbook: PathBuf,
+    },
+    /// Every scenario with its defaults: asr (against faster-whisper), throughput, speakers, stream.
     All {
         #[command(flatten)]
         peer: PeerArgs,

@@ -31,11 +31,18 @@ pub fn run(c: BenchCommand) -> Result<ExitCode> {
             jobs,
             playbook,
         } => bench.throughput(files, jobs.unwrap_or(cores), &playbook)?,
+        BenchWhat::Speakers {
+            files,
+            jobs,
+            playbook,
+        } => bench.speakers(files, jobs.unwrap_or(cores), &playbook)?,
         BenchWhat::All { peer, eval } => {
             println!("== batch: callqa against faster-whisper");
             bench.asr(Vec::new(), 1, &peer)?;
             println!("\n== throughput: analyze --jobs {cores}");
             bench.throughput(Vec::new(), cores, Path::new("examples/playbook.toml"))?;
+            println!("\n== speaker separation: analyze --jobs {cores}, mono calls");
+            bench.speakers(Vec::new(), cores, Path::new("examples/playbook.toml"))?;
             println!("\n== streaming latency and memory");
             bench.stream(&eval, vec![1, 2, 4], 1.0, 100)?;
         }
@@ -88,9 +95,33 @@ impl Bench {
         Ok(bench::report(&files, &ours, &theirs)?)
     }
 
+    /// The batch's wall time with mono calls split by speaker and without.
+    fn speakers(&self, files: Vec<PathBuf>, jobs: usize, playbook: &Path) -> Result<()> {
+        let files = or_default_files(files)?;
+        let mut wall = Vec::new();
+        for (name, options) in [
+            ("not split (--max-speakers 0)", &["--max-speakers", "0"][..]),
+            ("split by speaker (default)", &[][..]),
+        ] {
+            let t = bench::throughput(&self.forwarded(), &files, playbook, jobs, options)?;
+            println!(
+                "{name:<30} {} calls, {:.1} min of audio in {:.1} s",
+                t.calls,
+                t.audio_s / 60.0,
+                t.wall_s
+            );
+            wall.push(t.wall_s);
+        }
+        println!(
+            "speaker separation adds {:.1} % to the batch's wall time (target: at most 15 %)",
+            100.0 * (wall[1] / wall[0] - 1.0)
+        );
+        Ok(())
+    }
+
     fn throughput(&self, files: Vec<PathBuf>, jobs: usize, playbook: &Path) -> Result<()> {
         let files = or_default_files(files)?;
-        let t = bench::throughput(&self.forwarded(), &files, playbook, jobs)?;
+        let t = bench::throughput(&self.forwarded(), &files, playbook, jobs, &[])?;
         println!(
             "{} calls, {:.1} min of audio scored in {:.1} s with --jobs {jobs}: {:.0} audio hours per hour (RTF {:.3})",
             t.calls,
