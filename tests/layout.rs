@@ -10,6 +10,7 @@ const RANKS: &[(&str, u32)] = &[
     ("models", 0),
     ("onnx", 0),
     ("audio", 1),
+    ("speakers", 2),
     ("asr", 2),
     ("transcript", 3),
     ("redact", 4),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use callqa::eval::diarization::{COLLAR_MS, Span, der, parse_rttm};
+use callqa::eval::diarization::{COLLAR_MS, Der, Span, der, parse_rttm};
 use callqa::speakers::encoder::similarity;
 use callqa::speakers::mel::{MelSpectrogram, filterbank, normalize_volume};
 use callqa::speakers::segmentation::most_likely;
@@ -218,4 +218,21 @@ fn nothing_is_scored_from_unknown_roles() {
     );
     assert!(split.overall.score.is_some(), "{:?}", split.overall);
     assert!(split.note.is_none(), "{:?}", split.note);
+}
+
+#[test]
+fn conversations_mixed_from_real_voices_are_split_within_the_target() {
+    let models = callqa::service::engines::speaker_models(&common::model_dir()).unwrap();
+    let mixes = callqa::eval::diarization::evaluate_mixes(&models, &common::eval_dir()).unwrap();
+    assert_eq!(mixes.len(), 24);
+    let (mut clean, mut phone) = (Der::default(), Der::default());
+    for (_, c, p) in &mixes {
+        clean.add(c);
+        phone.add(p);
+    }
+    println!("16 kHz: {clean}\n8 kHz μ-law: {phone}");
+    assert!(
+        clean.rate() <= 0.15 && phone.rate() <= 0.15,
+        "{clean} / {phone}"
+    );
 }

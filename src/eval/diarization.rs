@@ -200,52 +200,6 @@ fn best_mapping(agree: &[Vec<u64>], n_ref: usize) -> Vec<Option<usize>> {
     best.1
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn span(who: &str, a: u64, b: u64) -> Span {
-        Span {
-            speaker: who.into(),
-            start_ms: a,
-            end_ms: b,
-        }
-    }
-
-    #[test]
-    fn rttm_lines_are_read() {
-        let r = parse_rttm("SPEAKER sample 1 6.690 0.430 <NA> <NA> speaker90 <NA> <NA>\n").unwrap();
-        assert_eq!(r, vec![span("speaker90", 6_690, 7_120)]);
-        assert!(parse_rttm("SPEAKER x 1 oops").is_err());
-    }
-
-    #[test]
-    fn the_rate_counts_each_kind_of_error() {
-        let reference = vec![span("a", 0, 10_000), span("b", 10_000, 20_000)];
-        // The same turns under other names: no error.
-        let same = vec![span("x", 0, 10_000), span("y", 10_000, 20_000)];
-        assert_eq!(der(&reference, &same, COLLAR_MS).rate(), 0.0);
-        // Nothing found: all missed.
-        let none = der(&reference, &[], COLLAR_MS);
-        assert_eq!(none.missed_ms, none.reference_ms);
-        // One speaker for both: half confused.
-        let one = der(&reference, &[span("x", 0, 20_000)], 0);
-        assert!((one.rate() - 0.5).abs() < 0.01, "{one:?}");
-        assert_eq!(one.confusion_ms, 10_000);
-        // A 0.3 s shift costs only what falls outside the collar.
-        let shifted = vec![span("x", 0, 10_300), span("y", 10_300, 20_000)];
-        let s = der(&reference, &shifted, COLLAR_MS);
-        assert!(s.confusion_ms <= 60 && s.rate() < 0.01, "{s:?}");
-        // Talk where the reference has none is a false alarm.
-        let extra = der(
-            &reference,
-            &[span("x", 0, 10_000), span("y", 10_000, 25_000)],
-            0,
-        );
-        assert_eq!(extra.false_alarm_ms, 5_000);
-    }
-}
-
 /// A diarization's turns as spans labelled `S1`, `S2`, …
 pub fn spans(d: &Diarization) -> Vec<Span> {
     d.turns
@@ -384,4 +338,50 @@ pub fn evaluate_mixes(models: &SpeakerModels, eval: &Path) -> Result<Vec<(String
         out.push((m.name, ders[0], ders[1]));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(who: &str, a: u64, b: u64) -> Span {
+        Span {
+            speaker: who.into(),
+            start_ms: a,
+            end_ms: b,
+        }
+    }
+
+    #[test]
+    fn rttm_lines_are_read() {
+        let r = parse_rttm("SPEAKER sample 1 6.690 0.430 <NA> <NA> speaker90 <NA> <NA>\n").unwrap();
+        assert_eq!(r, vec![span("speaker90", 6_690, 7_120)]);
+        assert!(parse_rttm("SPEAKER x 1 oops").is_err());
+    }
+
+    #[test]
+    fn the_rate_counts_each_kind_of_error() {
+        let reference = vec![span("a", 0, 10_000), span("b", 10_000, 20_000)];
+        // The same turns under other names: no error.
+        let same = vec![span("x", 0, 10_000), span("y", 10_000, 20_000)];
+        assert_eq!(der(&reference, &same, COLLAR_MS).rate(), 0.0);
+        // Nothing found: all missed.
+        let none = der(&reference, &[], COLLAR_MS);
+        assert_eq!(none.missed_ms, none.reference_ms);
+        // One speaker for both: half confused.
+        let one = der(&reference, &[span("x", 0, 20_000)], 0);
+        assert!((one.rate() - 0.5).abs() < 0.01, "{one:?}");
+        assert_eq!(one.confusion_ms, 10_000);
+        // A 0.3 s shift costs only what falls outside the collar.
+        let shifted = vec![span("x", 0, 10_300), span("y", 10_300, 20_000)];
+        let s = der(&reference, &shifted, COLLAR_MS);
+        assert!(s.confusion_ms <= 60 && s.rate() < 0.01, "{s:?}");
+        // Talk where the reference has none is a false alarm.
+        let extra = der(
+            &reference,
+            &[span("x", 0, 10_000), span("y", 10_000, 25_000)],
+            0,
+        );
+        assert_eq!(extra.false_alarm_ms, 5_000);
+    }
 }

@@ -183,7 +183,8 @@ pub fn mix(a: &Voice, b: &Voice, seed: u64) -> Mix {
 pub fn shared_voices(eval: &Path) -> Result<Vec<Voice>> {
     let load = |rel: &str| -> Result<Vec<f32>> {
         let path = eval.join(rel);
-        let bytes = std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
         Ok(crate::audio::load_16k_mono(bytes)?.1)
     };
     let voice = |name: &str, files: &[&str]| -> Result<Voice> {
@@ -195,7 +196,10 @@ pub fn shared_voices(eval: &Path) -> Result<Vec<Voice>> {
     let mut voices = vec![
         voice(
             "2412",
-            &["asr/en/lhotse/2412-153948-0000.flac", "asr/en/lhotse/2412-153948-0001.flac"],
+            &[
+                "asr/en/lhotse/2412-153948-0000.flac",
+                "asr/en/lhotse/2412-153948-0001.flac",
+            ],
         )?,
         voice("1995", &["asr/en/wenet/librispeech-1995-1837-0001.wav"])?,
         voice(
@@ -230,7 +234,9 @@ pub fn shared_voices(eval: &Path) -> Result<Vec<Voice>> {
                     .any(|o| o.speaker != name && (o.start_ms..o.end_ms).contains(&ms));
                 if !others {
                     let i = ms as usize * 16;
-                    alone.extend_from_slice(&sample[i.min(sample.len())..(i + 16).min(sample.len())]);
+                    alone.extend_from_slice(
+                        &sample[i.min(sample.len())..(i + 16).min(sample.len())],
+                    );
                 }
             }
             alone.extend(std::iter::repeat_n(0.0, RATE / 2));

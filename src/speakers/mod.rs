@@ -6,6 +6,7 @@
 //! (resemblyzer's GE2E network). The diarizer built on them clusters the voiceprints into the
 //! call's speakers.
 
+pub mod cluster;
 pub mod diarize;
 pub mod encoder;
 pub mod mel;

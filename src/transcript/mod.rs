@@ -1,6 +1,7 @@
 //! The transcript: who said what, and when. These types sit below every analyser, the store and
 //! the API; `session` makes them from audio, `turns` joins segments into turns.
 
+mod recording;
 pub mod roles;
 pub mod session;
 pub mod speakers;

@@ -108,12 +108,22 @@ fn diarization(
     let mixes = diarization::evaluate_mixes(&models, &eval)?;
     let (mut clean, mut phone) = (Der::default(), Der::default());
     for (name, c, p) in &mixes {
-        println!("  {name:<24} 16 kHz {:>5.1} %   8 kHz μ-law {:>5.1} %", 100.0 * c.rate(), 100.0 * p.rate());
+        println!(
+            "  {name:<24} 16 kHz {:>5.1} %   8 kHz μ-law {:>5.1} %",
+            100.0 * c.rate(),
+            100.0 * p.rate()
+        );
         clean.add(c);
         phone.add(p);
     }
-    println!("  {} mixed conversations, 16 kHz:      {clean}", mixes.len());
-    println!("  {} mixed conversations, 8 kHz μ-law: {phone}", mixes.len());
+    println!(
+        "  {} mixed conversations, 16 kHz:      {clean}",
+        mixes.len()
+    );
+    println!(
+        "  {} mixed conversations, 8 kHz μ-law: {phone}",
+        mixes.len()
+    );
     let engines = engines::transcription(dir, &whisper.choice(), &whisper.pool())?;
     let calls = diarization::evaluate_roles(&engines, tadhack, labels, &CallOptions::default())?;
     println!("Roles on the tadhack calls (mono, roles from the words):");
