@@ -88,17 +88,18 @@ pub fn ward(points: &[&Voiceprint], k: usize) -> Vec<usize> {
         .collect()
 }
 
+/// A unit voiceprint at an angle in its first plane (tests).
+#[cfg(test)]
+pub(crate) fn point(angle: f32) -> Voiceprint {
+    let mut v = vec![0f32; super::encoder::DIM];
+    v[0] = angle.cos();
+    v[1] = angle.sin();
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::speakers::encoder::DIM;
-
-    fn point(angle: f32) -> Voiceprint {
-        let mut v = vec![0f32; DIM];
-        v[0] = angle.cos();
-        v[1] = angle.sin();
-        v
-    }
 
     #[test]
     fn ward_splits_two_groups_and_keeps_outliers_in_them() {

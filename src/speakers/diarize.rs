@@ -530,13 +530,7 @@ fn from_frames(who: &[Vec<usize>], k: usize, voiceprints: Vec<Voiceprint>) -> Di
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn point(angle: f32) -> Voiceprint {
-        let mut v = vec![0f32; DIM];
-        v[0] = angle.cos();
-        v[1] = angle.sin();
-        v
-    }
+    use crate::speakers::cluster::point;
 
     #[test]
     fn stretches_cover_long_runs_and_skip_short_ones() {

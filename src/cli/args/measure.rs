@@ -181,36 +181,10 @@ pub enum BenchWhat {
     },
     /// Audio hours scored per wall-clock hour by `callqa analyze --jobs N`, run as a user
     /// runs it (model loading included).
-    Throughput {
-        /// Recordings (default: ../shared/eval/transcripts/en_vcon_tadhack_synthetic/*.mp3).
-        files: Vec<PathBuf>,
-        /// Calls at once (default: the number of cores).
-        #[arg(long, env = "CALLQA_JOBS")]
-        jobs: Option<usize>,
-        /// The playbook the calls are scored against.
-        #[arg(
-            long,
-            env = "CALLQA_PLAYBOOK",
-            default_value = "examples/playbook.toml"
-        )]
-        playbook: PathBuf,
-    },
+    Throughput(BatchBenchArgs),
     /// The batch with mono calls split by speaker against the same batch not split: the wall
     /// time speaker separation adds.
-    Speakers {
-        /// Recordings (default: ../shared/eval/transcripts/en_vcon_tadhack_synthetic/*.mp3).
-        files: Vec<PathBuf>,
-        /// Calls at once (default: the number of cores).
-        #[arg(long, env = "CALLQA_JOBS")]
-        jobs: Option<usize>,
-        /// The playbook the calls are scored against.
-        #[arg(
-            long,
-            env = "CALLQA_PLAYBOOK",
-            default_value = "examples/playbook.toml"
-        )]
-        playbook: PathBuf,
-    },
+    Speakers(BatchBenchArgs),
     /// Every scenario with its defaults: asr (against faster-whisper), throughput, speakers, stream.
     All {
         #[command(flatten)]
@@ -234,4 +208,21 @@ pub struct PeerArgs {
         default_value = "target/peer-models/whisper-base-ct2"
     )]
     pub peer_model: PathBuf,
+}
+
+/// A batch of recordings scored by `callqa analyze`, as a bench runs it.
+#[derive(Args)]
+pub struct BatchBenchArgs {
+    /// Recordings (default: ../shared/eval/transcripts/en_vcon_tadhack_synthetic/*.mp3).
+    pub files: Vec<PathBuf>,
+    /// Calls at once (default: the number of cores).
+    #[arg(long, env = "CALLQA_JOBS")]
+    pub jobs: Option<usize>,
+    /// The playbook the calls are scored against.
+    #[arg(
+        long,
+        env = "CALLQA_PLAYBOOK",
+        default_value = "examples/playbook.toml"
+    )]
+    pub playbook: PathBuf,
 }

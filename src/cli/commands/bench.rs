@@ -26,16 +26,10 @@ pub fn run(c: BenchCommand) -> Result<ExitCode> {
             beam_size,
             peer,
         } => bench.asr(files, beam_size, &peer)?,
-        BenchWhat::Throughput {
-            files,
-            jobs,
-            playbook,
-        } => bench.throughput(files, jobs.unwrap_or(cores), &playbook)?,
-        BenchWhat::Speakers {
-            files,
-            jobs,
-            playbook,
-        } => bench.speakers(files, jobs.unwrap_or(cores), &playbook)?,
+        BenchWhat::Throughput(b) => {
+            bench.throughput(b.files, b.jobs.unwrap_or(cores), &b.playbook)?
+        }
+        BenchWhat::Speakers(b) => bench.speakers(b.files, b.jobs.unwrap_or(cores), &b.playbook)?,
         BenchWhat::All { peer, eval } => {
             println!("== batch: callqa against faster-whisper");
             bench.asr(Vec::new(), 1, &peer)?;
