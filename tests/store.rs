@@ -377,3 +377,42 @@ fn the_store_files_are_private() {
     assert_eq!(mode, 0o600);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_enrolled_voice_is_kept_and_learned_ones_are_averaged() {
+    use callqa::store::{RepVoice, VoiceSource};
+    let store = SqliteStore::in_memory().unwrap();
+    let voice = |x: f32, source| RepVoice {
+        voiceprint: vec![x, 1.0 - x],
+        speech_ms: 1_000,
+        source,
+    };
+    let now = at(0);
+    store
+        .put_voiceprint("t1", "r", &voice(1.0, VoiceSource::Learned), now)
+        .unwrap();
+    store
+        .put_voiceprint("t1", "r", &voice(0.0, VoiceSource::Learned), now)
+        .unwrap();
+    let mean = store.voiceprint("t1", "r").unwrap().unwrap();
+    assert_eq!((mean.speech_ms, mean.source), (2_000, VoiceSource::Learned));
+    assert!(
+        (mean.voiceprint[0] - mean.voiceprint[1]).abs() < 1e-6,
+        "{mean:?}"
+    );
+    // Enrolled: it replaces the learned mean, and later calls do not move it.
+    store
+        .put_voiceprint("t1", "r", &voice(1.0, VoiceSource::Enrolled), now)
+        .unwrap();
+    store
+        .put_voiceprint("t1", "r", &voice(0.0, VoiceSource::Learned), now)
+        .unwrap();
+    assert_eq!(
+        store.voiceprint("t1", "r").unwrap().unwrap(),
+        voice(1.0, VoiceSource::Enrolled)
+    );
+    // Tenants apart; forgetting deletes.
+    assert!(store.voiceprint("t2", "r").unwrap().is_none());
+    assert!(store.forget_voiceprint("t1", "r").unwrap());
+    assert!(store.voiceprint("t1", "r").unwrap().is_none());
+}

@@ -11,6 +11,7 @@ pub mod summary;
 pub mod talk;
 
 use crate::redact::{self, RedactedSpan};
+use crate::speakers::VoiceSample;
 use crate::text::embed::{EmbedError, Embedder};
 use crate::transcript::Turn;
 use chrono::NaiveDate;
@@ -33,6 +34,8 @@ pub struct CallInfo {
     pub content_hash: Option<String>,
     /// How long transcription took, when the turns came from audio.
     pub transcription_ms: Option<u64>,
+    /// The agent's voice, from the agent channel of a stereo call with a rep.
+    pub agent_voice: Option<VoiceSample>,
 }
 
 /// The whole judgement of one call. Turn indices in every section point into `turns`.
@@ -69,6 +72,10 @@ pub struct Analysis {
     /// serialised with the Analysis.
     #[serde(skip)]
     pub original_turns: Option<Vec<Turn>>,
+    /// The agent's voice heard on a stereo call, for the store to learn the rep's voiceprint
+    /// from; never serialised.
+    #[serde(skip)]
+    pub agent_voice: Option<VoiceSample>,
 }
 
 /// Where the time went, per stage.
@@ -111,7 +118,8 @@ pub fn analyse(
         None
     };
     let note = match (info.note, why) {
-        (Some(n), Some(w)) if !turns.is_empty() => Some(format!("{n}; {w}")),
+        // A rescored call's note already says it.
+        (Some(n), Some(w)) if !turns.is_empty() && !n.contains(w) => Some(format!("{n}; {w}")),
         (Some(n), _) => Some(n),
         (None, w) => w.map(str::to_owned),
     };
@@ -137,6 +145,7 @@ pub fn analyse(
         turns,
         redactions,
         original_turns,
+        agent_voice: info.agent_voice,
     };
     analysis.scorecard = scorecard::score(playbook, &analysis);
     analysis.overall = analysis.scorecard.overall(&analysis);

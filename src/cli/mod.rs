@@ -22,6 +22,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(c) => commands::bench::run(c),
         Command::Report(c) => commands::report::run(c),
         Command::Coaching(c) => commands::coaching::run(c),
+        Command::Reps(c) => commands::reps::run(c),
         Command::Events(c) => commands::events::run(c),
         Command::Serve(a) => commands::serve::run(*a),
     }

@@ -9,7 +9,7 @@ use super::vcon::vcon_reference;
 use crate::audio::StreamDecoder;
 use crate::audio::channels::Role;
 use crate::speakers::{Diarization, SpeakerModels};
-use crate::transcript::{CallOptions, Engines};
+use crate::transcript::{CallOptions, Engines, RoleHints, Turn};
 use serde::Serialize;
 use std::path::Path;
 
@@ -338,6 +338,108 @@ pub fn evaluate_mixes(models: &SpeakerModels, eval: &Path) -> Result<Vec<(String
         out.push((m.name, ders[0], ders[1]));
     }
     Ok(out)
+}
+
+/// Role accuracy by voiceprint on stereo calls mixed down to mono: for each mixed conversation
+/// (its first voice the rep), the rep's voice is learned from the rep's own channel of another
+/// conversation of the same pair (another cut of the same recordings), and each speaker of the
+/// mono mix gets the role `roles::decide` gives it by that voiceprint alone (no words). Returns
+/// per conversation the share of the speech found whose role is right (UNKNOWN is wrong); speech
+/// not found is the DER's business.
+pub fn evaluate_voice_roles(
+    models: &SpeakerModels,
+    eval: &Path,
+) -> Result<Vec<(String, RoleTime)>> {
+    let mixes = super::mixes::shared_mixes(eval)?;
+    let pair = |name: &str| name.split('#').next().unwrap_or_default().to_owned();
+    let mut out = Vec::new();
+    for m in &mixes {
+        let teacher = mixes
+            .iter()
+            .find(|t| pair(&t.name) == pair(&m.name) && t.name != m.name)
+            .with_context(|| format!("no second conversation of {}", m.name))?;
+        let rep = models.voice(&teacher.tracks[0])?;
+        let d = models.diarize(&m.mono, 2)?;
+        let mut turns: Vec<Turn> = d
+            .turns
+            .iter()
+            .map(|t| Turn {
+                speaker: Some(crate::transcript::speakers::label(t.speaker)),
+                ..Turn::text(Role::Unknown, t.start_ms, t.end_ms, String::new())
+            })
+            .collect();
+        let hints = RoleHints {
+            rep_voiceprint: rep.map(|v| v.voiceprint),
+            ..RoleHints::default()
+        };
+        crate::transcript::roles::decide(&mut turns, &d.voiceprints, &hints);
+        out.push((m.name.clone(), role_time(&m.reference, &turns)));
+    }
+    Ok(out)
+}
+
+/// Role accuracy on a 10 ms grid, away from the reference's boundaries (the DER's collar):
+/// each reference speaker's speech (the first speaker the agent) is found where some turn
+/// covers it, and right where a turn of its role does.
+fn role_time(reference: &[Span], turns: &[Turn]) -> RoleTime {
+    let agent = reference.first().map(|s| s.speaker.as_str());
+    let mut bounds: Vec<u64> = reference
+        .iter()
+        .flat_map(|r| [r.start_ms, r.end_ms])
+        .collect();
+    bounds.sort_unstable();
+    let near_bound = |t: u64| {
+        let i = bounds.partition_point(|&b| b < t.saturating_sub(COLLAR_MS));
+        bounds.get(i).is_some_and(|&b| b <= t + COLLAR_MS)
+    };
+    let mut score = RoleTime::default();
+    for r in reference {
+        let want = if Some(r.speaker.as_str()) == agent {
+            Role::Agent
+        } else {
+            Role::Customer
+        };
+        for t in (r.start_ms..r.end_ms).step_by(STEP_MS as usize) {
+            if near_bound(t) {
+                continue;
+            }
+            score.reference_ms += STEP_MS;
+            let covering = || turns.iter().filter(|x| x.start_ms <= t && t < x.end_ms);
+            if covering().next().is_some() {
+                score.speech_ms += STEP_MS;
+                if covering().all(|x| x.role == Role::Unknown) {
+                    score.unknown_ms += STEP_MS;
+                }
+            }
+            if covering().any(|x| x.role == want) {
+                score.right_ms += STEP_MS;
+            }
+        }
+    }
+    score
+}
+
+/// Reference speech time, the part of it found, and the part found whose role is right.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct RoleTime {
+    pub reference_ms: u64,
+    pub speech_ms: u64,
+    pub right_ms: u64,
+    /// Found, but said by a speaker whose role was left UNKNOWN.
+    pub unknown_ms: u64,
+}
+
+impl RoleTime {
+    pub fn accuracy(&self) -> f64 {
+        self.right_ms.min(self.speech_ms) as f64 / self.speech_ms.max(1) as f64
+    }
+
+    pub fn add(&mut self, o: &RoleTime) {
+        self.reference_ms += o.reference_ms;
+        self.speech_ms += o.speech_ms;
+        self.right_ms += o.right_ms.min(o.speech_ms);
+        self.unknown_ms += o.unknown_ms;
+    }
 }
 
 #[cfg(test)]

@@ -140,6 +140,7 @@ impl CallQaService {
             recorded_at: None,
         };
         let result = blocking(move || {
+            let opts = service::with_rep_voice(&*store, &tenant, meta.rep_id.as_deref(), opts)?;
             let analysis = inspector.recording(&permit, &playbook, recording, meta, &opts)?;
             service::record(&*store, &tenant, &analysis, &playbook)?;
             Ok(analysis)

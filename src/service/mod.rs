@@ -15,9 +15,9 @@ use crate::analysis::playbook::{Playbook, PlaybookError};
 use crate::analysis::{Analysis, CallInfo};
 use crate::audio::{DecodeError, StreamDecoder};
 use crate::redact::{self, Redaction};
-use crate::store::{self, Recorded, Store, StoreError};
+use crate::store::{self, Recorded, Store, StoreError, VoiceSource};
 use crate::text::embed::EmbedError;
-use crate::transcript::{CallOptions, CallTranscript, Engines, TranscribeError, Turn};
+use crate::transcript::{CallOptions, CallTranscript, Engines, RoleHints, TranscribeError, Turn};
 use chrono::{DateTime, NaiveDate, Utc};
 use engines::Analysers;
 use live::{LiveAudio, LiveEvent};
@@ -316,6 +316,7 @@ impl Inspector {
         let mut stored = store::as_stored(&analysis)?;
         // Kept for the store alone: not part of the Analysis' JSON.
         stored.original_turns = analysis.original_turns;
+        stored.agent_voice = analysis.agent_voice;
         Ok(stored)
     }
 }
@@ -389,6 +390,7 @@ impl Inspector {
                 note: old.note.clone(),
                 content_hash: old.content_hash.clone(),
                 transcription_ms: old.timings.transcription_ms,
+                agent_voice: None,
             };
             let analysis = self.analyse(playbook, info, turns, cancel)?;
             record(store, tenant, &analysis, playbook)?;
@@ -416,12 +418,37 @@ pub fn record(
     store.record(tenant, analysis, playbook, now)
 }
 
+/// The call's options with what the store knows of the rep's voice: their voiceprint, to tell
+/// them on a mono call, and whether a stereo call should teach it (unless one was enrolled).
+pub fn with_rep_voice(
+    store: &dyn Store,
+    tenant: &str,
+    rep_id: Option<&str>,
+    opts: CallOptions,
+) -> Result<CallOptions, ServiceError> {
+    let Some(rep) = rep_id.filter(|r| !r.is_empty()) else {
+        return Ok(opts);
+    };
+    let voice = store.voiceprint(tenant, rep)?;
+    Ok(CallOptions {
+        learn_agent_voice: voice
+            .as_ref()
+            .is_none_or(|v| v.source != VoiceSource::Enrolled),
+        roles: RoleHints {
+            rep_voiceprint: voice.map(|v| v.voiceprint),
+            ..opts.roles
+        },
+        ..opts
+    })
+}
+
 /// What the transcript tells of the call, added to what the caller said.
 fn transcript_info(transcript: &CallTranscript, info: CallInfo) -> CallInfo {
     CallInfo {
         language: transcript.language.clone(),
         duration_ms: transcript.duration_ms,
         note: transcript.note(),
+        agent_voice: transcript.agent_voice.clone(),
         ..info
     }
 }

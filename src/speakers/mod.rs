@@ -19,6 +19,13 @@ pub use segmentation::{FRAME_SAMPLES, Segmenter, WINDOW_SAMPLES};
 /// Both models work on 16 kHz mono audio.
 pub const SAMPLE_RATE: u32 = 16_000;
 
+/// One voice's voiceprint and the speech it was made from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceSample {
+    pub voiceprint: Voiceprint,
+    pub speech_ms: u64,
+}
+
 /// The two speaker models, opened once and shared by every call.
 pub struct SpeakerModels {
     pub segmenter: Segmenter,
@@ -33,5 +40,14 @@ impl SpeakerModels {
         max_speakers: usize,
     ) -> Result<Diarization, crate::onnx::OnnxError> {
         diarize(&self.segmenter, &self.encoder, audio, max_speakers)
+    }
+
+    /// The voiceprint of a recording of one voice, if it holds enough speech for one.
+    pub fn voice(&self, audio: &[f32]) -> Result<Option<VoiceSample>, crate::onnx::OnnxError> {
+        let d = self.diarize(audio, 1)?;
+        Ok(d.voiceprints.first().map(|v| VoiceSample {
+            voiceprint: v.clone(),
+            speech_ms: d.turns.iter().map(|t| t.end_ms - t.start_ms).sum(),
+        }))
     }
 }

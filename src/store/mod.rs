@@ -142,6 +142,33 @@ pub struct Suspension {
     pub status: String,
 }
 
+/// How a rep's voiceprint came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoiceSource {
+    /// From a recording of the rep alone (`callqa reps enroll`).
+    Enrolled,
+    /// From the agent channel of the rep's stereo calls.
+    Learned,
+}
+
+impl VoiceSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoiceSource::Enrolled => "enrolled",
+            VoiceSource::Learned => "learned",
+        }
+    }
+}
+
+/// A rep's voiceprint and how much speech it was made from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepVoice {
+    pub voiceprint: Vec<f32>,
+    pub speech_ms: u64,
+    pub source: VoiceSource,
+}
+
 /// A rep's six-dimension profile.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepProfile {
@@ -288,6 +315,23 @@ pub trait Store: Send + Sync {
 
     /// The stored Analysis of a call.
     fn analysis(&self, tenant: &str, call_id: &str) -> Result<Analysis, StoreError>;
+
+    // --- reps' voices
+    /// The rep's voiceprint, enrolled or learned, if there is one.
+    fn voiceprint(&self, tenant: &str, rep_id: &str) -> Result<Option<RepVoice>, StoreError>;
+
+    /// Keeps a rep's voiceprint: an enrolled one replaces what was there, a learned one joins
+    /// the learned mean (and never replaces an enrolled one).
+    fn put_voiceprint(
+        &self,
+        tenant: &str,
+        rep_id: &str,
+        voice: &RepVoice,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a rep's voiceprint (it is biometric data); whether there was one.
+    fn forget_voiceprint(&self, tenant: &str, rep_id: &str) -> Result<bool, StoreError>;
 
     /// A call's turns before PII redaction, if its playbook kept them.
     fn original_turns(&self, tenant: &str, call_id: &str) -> Result<Vec<Turn>, StoreError>;

@@ -107,6 +107,10 @@ pub struct CallTranscript {
     /// The speakers told apart by their voices (mono recordings), with the role each was given.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub speakers: Vec<SpeakerRole>,
+    /// The agent's voice, from the agent channel of a stereo call whose rep's voice is to be
+    /// learned.
+    #[serde(skip)]
+    pub agent_voice: Option<crate::speakers::VoiceSample>,
     /// What had to be repaired in the recording's header to read it, if anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repaired: Option<String>,

@@ -19,7 +19,7 @@ use crate::audio::resample::{ResampleError, StreamResampler};
 use crate::audio::vad::{SpeechChunk, StreamVad, Vad, VadParams};
 use crate::audio::{DecodeError, StreamDecoder};
 use crate::onnx::OnnxError;
-use crate::speakers::{Diarization, SpeakerModels};
+use crate::speakers::{Diarization, SpeakerModels, VoiceSample};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -54,6 +54,8 @@ pub struct CallOptions {
     pub beam_size: usize,
     /// The most speakers a mono recording is split into (2 for a call; 0: do not split).
     pub max_speakers: usize,
+    /// Keep the voiceprint of a stereo call's agent channel (to learn the rep's voice).
+    pub learn_agent_voice: bool,
     /// What decides the roles of a mono recording's speakers besides their words.
     pub roles: RoleHints,
     /// Cancelled when the caller goes away (a client that hangs up) or the service shuts
@@ -70,6 +72,7 @@ impl Default for CallOptions {
             vad: VadParams::default(),
             beam_size: 1,
             max_speakers: 2,
+            learn_agent_voice: false,
             roles: RoleHints::default(),
             cancel: CancellationToken::new(),
         }
@@ -110,6 +113,9 @@ impl Engines {
         super::recording::transcribe_call(self, decoder, opts)
     }
 }
+
+/// The agent's voice is learned from the first 5 minutes of their channel.
+const LEARN_VOICE_SAMPLES: usize = 16_000 * 300;
 
 /// The longest live window (ms): one that does not pause is cut at its quietest moment after
 /// half of this, so that its words are transcribed while the speaker goes on.
@@ -222,8 +228,10 @@ pub type SharedProsody = Arc<Mutex<ProsodyTrack>>;
 
 struct Track {
     channel: usize,
-    /// The track's 16 kHz audio, kept to tell its speakers apart at the end.
+    /// The track's 16 kHz audio, kept to tell its speakers apart at the end (mono), or to learn
+    /// the agent's voice from (at most LEARN_VOICE_SAMPLES).
     audio: Option<Vec<f32>>,
+    audio_limit: usize,
     resampler: StreamResampler,
     vad: StreamVad,
     packer: WindowPacker,
@@ -294,6 +302,7 @@ impl Dispatcher<'_> {
 /// from the other end of its channel.
 pub struct CallSession<'a> {
     plan: TrackPlan,
+    /// The speaker models, when the session keeps audio for them.
     speakers: Option<&'a SpeakerModels>,
     tracks: Vec<Track>,
     dispatch: Dispatcher<'a>,
@@ -307,6 +316,7 @@ pub struct SessionEnd {
     pub plan: TrackPlan,
     pub prosody: Vec<SharedProsody>,
     speakers: Option<Diarization>,
+    agent_voice: Option<VoiceSample>,
     roles: RoleHints,
     language: String,
     rate: u32,
@@ -336,20 +346,33 @@ impl<'a> CallSession<'a> {
             )));
         }
         let plan = TrackPlan::new(layout);
-        // A mono call is split by speaker once it has ended (live turns stay UNKNOWN until then).
+        // A mono call is split by speaker once it has ended (live turns stay UNKNOWN until then);
+        // a stereo call's agent channel gives the rep's voice when it is to be learned.
+        let split = !plan.per_channel() && opts.max_speakers > 0;
+        let keep = |role: Role| {
+            if split {
+                Some(usize::MAX)
+            } else if opts.learn_agent_voice && role == Role::Agent {
+                Some(LEARN_VOICE_SAMPLES)
+            } else {
+                None
+            }
+        };
         let speakers = engines
             .speakers
             .as_ref()
-            .filter(|_| !plan.per_channel() && opts.max_speakers > 0);
+            .filter(|_| plan.tracks.iter().any(|&(_, role)| keep(role).is_some()));
         let mut vad_params = opts.vad.clone();
         if packing == Packing::Live {
             vad_params.max_segment_ms = vad_params.max_segment_ms.min(LIVE_WINDOW_MS);
         }
         let mut tracks = Vec::new();
-        for &(channel, _) in &plan.tracks {
+        for &(channel, role) in &plan.tracks {
+            let limit = keep(role).filter(|_| speakers.is_some());
             tracks.push(Track {
                 channel,
-                audio: speakers.map(|_| Vec::new()),
+                audio: limit.map(|_| Vec::new()),
+                audio_limit: limit.unwrap_or(0),
                 resampler: StreamResampler::new(rate)?,
                 vad: StreamVad::new(engines.vad.clone(), vad_params.clone()),
                 packer: WindowPacker::default(),
@@ -397,7 +420,8 @@ impl<'a> CallSession<'a> {
             let t = &mut tracks[i];
             let samples = t.resampler.push(&chunk[t.channel])?;
             if let Some(audio) = &mut t.audio {
-                audio.extend_from_slice(&samples);
+                let room = t.audio_limit.saturating_sub(audio.len());
+                audio.extend_from_slice(&samples[..room.min(samples.len())]);
             }
             if let Ok(mut p) = t.prosody.lock() {
                 p.push(&samples);
@@ -445,6 +469,7 @@ impl<'a> CallSession<'a> {
         for (i, t) in tracks.into_iter().enumerate() {
             let Track {
                 audio,
+                audio_limit,
                 mut resampler,
                 mut vad,
                 mut packer,
@@ -456,7 +481,8 @@ impl<'a> CallSession<'a> {
                 p.push(&tail);
             }
             if let Some(mut audio) = audio {
-                audio.extend_from_slice(&tail);
+                let room = audio_limit.saturating_sub(audio.len());
+                audio.extend_from_slice(&tail[..room.min(tail.len())]);
                 kept_audio = Some(audio);
             }
             prosody.push(track_prosody);
@@ -468,14 +494,15 @@ impl<'a> CallSession<'a> {
             }
         }
         // While Whisper decodes the last windows.
-        let diarization = match (speakers, kept_audio) {
-            (Some(models), Some(audio)) => Some(
-                models
-                    .diarize(&audio, dispatch.opts.max_speakers)
-                    .map_err(TranscribeError::Speakers)?,
-            ),
-            _ => None,
-        };
+        let (mut diarization, mut agent_voice) = (None, None);
+        if let (Some(models), Some(audio)) = (speakers, kept_audio) {
+            if plan.per_channel() {
+                agent_voice = models.voice(&audio).map_err(TranscribeError::Speakers)?;
+            } else {
+                let d = models.diarize(&audio, dispatch.opts.max_speakers);
+                diarization = Some(d.map_err(TranscribeError::Speakers)?);
+            }
+        }
         let language = match (dispatch.decode, dispatch.opts.language) {
             (Some(d), _) => d.language,
             (None, Language::Zh) => "zh".into(),
@@ -486,6 +513,7 @@ impl<'a> CallSession<'a> {
             plan,
             prosody,
             speakers: diarization,
+            agent_voice,
             roles: dispatch.opts.roles.clone(),
             language,
             rate,
@@ -513,6 +541,7 @@ impl SessionEnd {
             layout: self.plan.layout,
             speech_ms: self.speech_ms,
             windows: self.windows,
+            agent_voice: self.agent_voice,
             repaired: None,
         }
     }

@@ -56,6 +56,9 @@ pub enum Command {
     /// Coaching actions: end a rep's suspension when the training camp is done, or expire
     /// the suspensions whose time is up.
     Coaching(CoachingCommand),
+    /// Reps' voices: enroll one from a recording of the rep alone, so that the rep is told
+    /// apart on their mono calls; or forget it.
+    Reps(RepsCommand),
     /// The events outbox, oldest first; or the webhook deliveries that failed.
     Events(EventsCommand),
     /// Run the gRPC service.
@@ -298,6 +301,34 @@ pub enum CoachingWhat {
     /// End the suspensions whose time is up (emits rep.reinstated each); `serve` does this
     /// every minute.
     Expire,
+}
+
+#[derive(Args)]
+pub struct RepsCommand {
+    #[command(subcommand)]
+    pub what: RepsWhat,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub models: ModelArgs,
+}
+
+#[derive(Subcommand)]
+pub enum RepsWhat {
+    /// Learn a rep's voice from a recording of the rep alone (at least 5 s of speech): it then
+    /// tells the rep on their mono calls (role_source "voiceprint"), and replaces what their
+    /// stereo calls taught.
+    Enroll {
+        /// The rep's id.
+        rep_id: String,
+        /// A recording of the rep speaking alone.
+        file: PathBuf,
+    },
+    /// Delete a rep's voiceprint (it is biometric data).
+    Forget {
+        /// The rep's id.
+        rep_id: String,
+    },
 }
 
 #[derive(Args)]

@@ -142,8 +142,12 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
     let dir = a.models.dir();
     let models = Models::load(&dir, &a.whisper.choice(), &a.whisper.pool())?;
     let inspector = Inspector::new(models, jobs);
+    // The store's voiceprints tell reps on their mono calls, and their stereo calls teach them.
+    let voices = store
+        .as_ref()
+        .map(|s| (s as &dyn Store, a.store.tenant.as_str()));
     let call_options = |meta: &FileMeta| -> Result<CallOptions> {
-        Ok(CallOptions {
+        let opts = CallOptions {
             language: a.language,
             channel_roles: channel_roles(meta.agent_channel)?,
             max_speakers: a.speakers.max_speakers.into(),
@@ -152,6 +156,12 @@ pub fn run(a: AnalyzeArgs) -> Result<ExitCode> {
                 ..RoleHints::default()
             },
             ..CallOptions::default()
+        };
+        Ok(match voices {
+            Some((store, tenant)) => {
+                service::with_rep_voice(store, tenant, meta.call.rep_id.as_deref(), opts)?
+            }
+            None => opts,
         })
     };
     if single {

@@ -124,6 +124,23 @@ fn diarization(
         "  {} mixed conversations, 8 kHz μ-law: {phone}",
         mixes.len()
     );
+    println!(
+        "Roles by voiceprint on the mixes, as mono (the rep's voice learned from their own channel of another mix):"
+    );
+    let mut voice = diarization::RoleTime::default();
+    for (name, r) in diarization::evaluate_voice_roles(&models, &eval)? {
+        println!("  {name:<24} {:>5.1} %", 100.0 * r.accuracy());
+        voice.add(&r);
+    }
+    println!(
+        "  all: role accuracy {:.1} % of the {:.1} s of speech found ({:.1} s in the reference); {:.1} % unknown, {:.1} % wrong",
+        100.0 * voice.accuracy(),
+        voice.speech_ms as f64 / 1000.0,
+        voice.reference_ms as f64 / 1000.0,
+        100.0 * voice.unknown_ms as f64 / voice.speech_ms.max(1) as f64,
+        100.0 * (1.0 - voice.accuracy())
+            - 100.0 * voice.unknown_ms as f64 / voice.speech_ms.max(1) as f64
+    );
     let engines = engines::transcription(dir, &whisper.choice(), &whisper.pool())?;
     let calls = diarization::evaluate_roles(&engines, tadhack, labels, &CallOptions::default())?;
     println!("Roles on the tadhack calls (mono, roles from the words):");

@@ -8,6 +8,7 @@ pub mod events;
 pub mod models;
 pub mod playbook;
 pub mod report;
+pub mod reps;
 pub mod rescore;
 pub mod serve;
 pub mod train;

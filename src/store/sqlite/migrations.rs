@@ -171,6 +171,19 @@ UPDATE webhook_cursors SET last_seq = (SELECT COALESCE(MAX(e.tseq), 0) FROM even
                                        WHERE e.tenant = webhook_cursors.tenant
                                        AND e.seq <= webhook_cursors.last_seq);
 "#,
+    r#"
+-- Reps' voiceprints (256 little-endian f32), to tell the rep on their mono calls: enrolled from
+-- a file, or learned from their stereo calls.
+CREATE TABLE rep_voiceprints (
+    tenant TEXT NOT NULL,
+    rep_id TEXT NOT NULL,
+    voiceprint BLOB NOT NULL,
+    speech_ms INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (tenant, rep_id)
+);
+"#,
 ];
 
 /// Brings the database to the newest schema, one transaction per version.

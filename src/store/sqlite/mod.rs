@@ -9,11 +9,12 @@ mod migrations;
 mod outbox;
 mod pending;
 mod reports;
+mod voices;
 mod webhooks;
 
 use super::{
     AnalysisRow, CallIdentity, Event, ListQuery, MonthData, PendingCall, Recorded, RepProfile,
-    Store, StoreError, WebhookFailure,
+    RepVoice, Store, StoreError, VoiceSource, WebhookFailure,
 };
 use crate::analysis::Analysis;
 use crate::analysis::playbook::Playbook;
@@ -144,6 +145,14 @@ impl Store for SqliteStore {
             )?;
             let new_call = calls::write(&tx, tenant, a, now)?;
             let mut events = outbox::analysis_events(&tx, tenant, a, now)?;
+            if let (Some(rep), Some(voice)) = (&a.rep_id, &a.agent_voice) {
+                let learned = RepVoice {
+                    voiceprint: voice.voiceprint.clone(),
+                    speech_ms: voice.speech_ms,
+                    source: VoiceSource::Learned,
+                };
+                voices::put(&tx, tenant, rep, &learned, now)?;
+            }
             let (assignments, suspension) = match &a.rep_id {
                 Some(rep) => coaching::after_call(&tx, tenant, rep, playbook, now, &mut events)?,
                 None => (Vec::new(), None),
@@ -160,6 +169,24 @@ impl Store for SqliteStore {
 
     fn analysis(&self, tenant: &str, call_id: &str) -> Result<Analysis, StoreError> {
         self.with(|conn| calls::analysis(conn, tenant, call_id))
+    }
+
+    fn voiceprint(&self, tenant: &str, rep_id: &str) -> Result<Option<RepVoice>, StoreError> {
+        self.with(|conn| voices::get(conn, tenant, rep_id))
+    }
+
+    fn put_voiceprint(
+        &self,
+        tenant: &str,
+        rep_id: &str,
+        voice: &RepVoice,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|conn| voices::put(conn, tenant, rep_id, voice, now))
+    }
+
+    fn forget_voiceprint(&self, tenant: &str, rep_id: &str) -> Result<bool, StoreError> {
+        self.with(|conn| voices::forget(conn, tenant, rep_id))
     }
 
     fn original_turns(&self, tenant: &str, call_id: &str) -> Result<Vec<Turn>, StoreError> {
