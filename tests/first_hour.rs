@@ -150,8 +150,8 @@ fn reruns_keep_one_row_per_call_and_the_summary_tells_the_truth() {
     let dir = scratch("rerun");
     let calls = dir.join("calls");
     std::fs::create_dir_all(&calls).unwrap();
-    std::fs::copy(zh_clip(), calls.join("rep-1_a.wav")).unwrap();
-    std::fs::copy(common::fixture("zh.flac"), calls.join("rep-1_b.flac")).unwrap();
+    std::fs::write(calls.join("rep-1_a.wav"), stereo_call(0)).unwrap();
+    std::fs::write(calls.join("rep-1_b.wav"), stereo_call(1)).unwrap();
     std::fs::write(calls.join("rep-2_broken.wav"), b"RIFF\x24\0\0\0WAVEjunk").unwrap();
     let playbook = example_playbook();
     let run = |extra: &[&str]| {
@@ -211,6 +211,23 @@ fn reruns_keep_one_row_per_call_and_the_summary_tells_the_truth() {
     assert_eq!(failed.len(), 1);
     assert_eq!(&failed[0][rep], "rep-2");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A short two-sided call: the agent on channel 0, then the customer on channel 1 (real
+/// speech from the shared set), so that its roles are known and it is scored. `n` picks the
+/// agent's clip.
+fn stereo_call(n: usize) -> Vec<u8> {
+    let agent = common::speech(
+        [
+            "asr/zh/funasr/asr_example.wav",
+            "asr/zh/fireredasr/BAC009S0764W0121.wav",
+        ][n],
+    );
+    let customer = common::speech("asr/zh/wenet/aishell-BAC009S0724W0121.wav");
+    let gap = vec![0.0; 8_000];
+    let ch0: Vec<f32> = [&agent[..], &gap, &vec![0.0; customer.len()]].concat();
+    let ch1: Vec<f32> = [&vec![0.0; agent.len()][..], &gap, &customer].concat();
+    common::wav_pcm16(&[ch0, ch1], 16_000)
 }
 
 fn example_playbook() -> String {
@@ -381,7 +398,7 @@ fn the_report_plays_evidence_from_relative_links_in_either_language() {
     let dir = scratch("report");
     let calls = dir.join("calls");
     std::fs::create_dir_all(&calls).unwrap();
-    std::fs::copy(zh_clip(), calls.join("a b.wav")).unwrap();
+    std::fs::write(calls.join("a b.wav"), stereo_call(0)).unwrap();
     let out_dir = dir.join("out");
     std::fs::create_dir_all(&out_dir).unwrap();
     let html = out_dir.join("report.html");

@@ -7,7 +7,8 @@
 //! `CALLQA_BLESS=1 cargo test --test golden` writes the files anew, for a change that is meant.
 //! Meant so far: issue 18 added `overall`, gave every word a duration of at least 1 ms, and says
 //! "not judged: …" for signals that do not apply (the example playbook's comments changed its
-//! revision).
+//! revision). Issue 16 split the mono call by speaker (its turns, roles and every judgement on
+//! them) and renamed `role_source` "none" to "unknown".
 
 mod common;
 

@@ -3,7 +3,8 @@
 //! decode (packet by packet) → channels as roles → resample to 16 kHz → VAD → ≤30 s windows →
 //! Whisper pool → segments mapped back to call time → turns, each with its prosody. Audio is held
 //! only from the start of the current speech segment and for the window being filled, so a
-//! two-hour call needs little more memory than a short one (the prosody frames: 400 B/s).
+//! two-hour stereo call needs little more memory than a short one (the prosody frames: 400 B/s).
+//! A mono call keeps its 16 kHz audio to tell its speakers apart at the end (64 KB/s).
 
 use super::roles::{self, RoleHints};
 use super::turns::join_turns;
