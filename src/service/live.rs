@@ -405,8 +405,8 @@ impl LiveTurns {
     fn segment(&mut self, seg: Turn) -> Vec<Update> {
         let mut updates = Vec::new();
         let k = self.plan.track_of(&seg);
-        // Mono speech has no speaker to join by while the call goes on: every segment is a
-        // turn of its own, UNKNOWN until the finished call is split by speaker.
+        // Mono speech has no speaker to join by: every segment is a turn of its own, UNKNOWN
+        // (live mono calls are not split by speaker yet).
         if seg.channel.is_none() {
             let id = self.next_id;
             self.next_id += 1;

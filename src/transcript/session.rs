@@ -347,9 +347,10 @@ impl<'a> CallSession<'a> {
             )));
         }
         let plan = TrackPlan::new(layout);
-        // A mono call is split by speaker once it has ended (live turns stay UNKNOWN until then);
-        // a stereo call's agent channel gives the rep's voice when it is to be learned.
-        let split = !plan.per_channel() && opts.max_speakers > 0;
+        // A finished mono recording is split by speaker (live mono calls are not yet: their
+        // turns stay UNKNOWN); a stereo call's agent channel gives the rep's voice when it is to
+        // be learned.
+        let split = !plan.per_channel() && opts.max_speakers > 0 && packing == Packing::Batch;
         let keep = |role: Role| {
             if split {
                 Some(usize::MAX)
