@@ -4,7 +4,7 @@
 //! speaker's words.
 
 use super::Turn;
-use super::turns::{TURN_JOIN_GAP_MS, append_segment, is_cjk_text};
+use super::turns::{TURN_JOIN_GAP_MS, append_segment};
 use crate::speakers::Diarization;
 
 /// The label of speaker `k` (0-based): `S1`, `S2`, …
@@ -106,27 +106,26 @@ fn split(seg: Turn, speakers: &[Option<usize>], whole: Option<usize>) -> Vec<Tur
             ..seg
         }];
     }
-    let mut pieces: Vec<Turn> = Vec::new();
+    // Each word as a piece of the segment, joined to its speaker's piece as segments are.
     let n = seg.words.len();
+    let template = Turn {
+        words: Vec::new(),
+        text: String::new(),
+        ..seg.clone()
+    };
+    let mut pieces: Vec<Turn> = Vec::new();
     for (i, (word, speaker)) in seg.words.iter().zip(speakers).enumerate() {
-        let label = speaker.map(label);
+        let piece = Turn {
+            speaker: speaker.map(label),
+            start_ms: if i == 0 { seg.start_ms } else { word.start_ms },
+            end_ms: if i + 1 == n { seg.end_ms } else { word.end_ms },
+            text: word.text.clone(),
+            words: vec![word.clone()],
+            ..template.clone()
+        };
         match pieces.last_mut() {
-            Some(p) if p.speaker == label => {
-                if !(is_cjk_text(&word.text) || p.text.ends_with(crate::asr::guards::is_cjk)) {
-                    p.text.push(' ');
-                }
-                p.text.push_str(&word.text);
-                p.end_ms = if i + 1 == n { seg.end_ms } else { word.end_ms };
-                p.words.push(word.clone());
-            }
-            _ => pieces.push(Turn {
-                speaker: label,
-                start_ms: if i == 0 { seg.start_ms } else { word.start_ms },
-                end_ms: if i + 1 == n { seg.end_ms } else { word.end_ms },
-                text: word.text.clone(),
-                words: vec![word.clone()],
-                ..seg.clone()
-            }),
+            Some(p) if p.speaker == piece.speaker => append_segment(p, piece),
+            _ => pieces.push(piece),
         }
     }
     pieces

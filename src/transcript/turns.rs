@@ -7,7 +7,7 @@ use crate::asr::guards::is_cjk;
 pub const TURN_JOIN_GAP_MS: u64 = 1_000;
 
 /// Text that starts with a Chinese character or full-width punctuation: joined without a space.
-pub(crate) fn is_cjk_text(s: &str) -> bool {
+fn is_cjk_text(s: &str) -> bool {
     s.chars()
         .next()
         .is_some_and(|c| is_cjk(c) || "，。？！".contains(c))
