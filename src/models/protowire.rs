@@ -159,6 +159,11 @@ impl Writer {
         self.varint(v);
     }
 
+    pub fn fixed32(&mut self, number: u32, v: u32) {
+        self.varint((u64::from(number) << 3) | 5);
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+
     pub fn bytes(&mut self, number: u32, b: &[u8]) {
         self.varint((u64::from(number) << 3) | 2);
         self.varint(b.len() as u64);

@@ -10,7 +10,7 @@ use crate::audio::vad::Vad;
 use crate::models::ModelDir;
 use crate::onnx::{self, OnnxError};
 use crate::speakers::{Segmenter, SpeakerEncoder, SpeakerModels};
-use crate::text::embed::{EmbedError, Embedder};
+use crate::text::embed::{EmbedError, Embedder, Encoder};
 use crate::transcript::{Engines, Turn};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -75,10 +75,17 @@ pub fn speaker_models(dir: &ModelDir) -> Result<SpeakerModels, OnnxError> {
     })
 }
 
+/// The sentence encoder the analysers use.
 pub fn embedder(dir: &ModelDir) -> Result<Embedder, EmbedError> {
+    sentence_encoder(dir, Encoder::Use)
+}
+
+/// One of the sentence encoders, by name (for measuring them side by side).
+pub fn sentence_encoder(dir: &ModelDir, encoder: Encoder) -> Result<Embedder, EmbedError> {
     let env = onnx::environment(&dir.onnxruntime_lib())?;
-    let session = onnx::session(env, &dir.file("sentence-encoder", 0))?;
-    Embedder::new(session, &dir.file("sentence-encoder", 1))
+    let id = encoder.model_id();
+    let session = onnx::session(env, &dir.file(id, 0))?;
+    Embedder::new(encoder, session, &dir.file(id, 1))
 }
 
 /// The emotion head built into the binary, on the installed ONNX Runtime.

@@ -2,5 +2,6 @@
 
 pub mod edit;
 pub mod embed;
+pub mod unigram;
 
 pub use edit::edit_distance;
