@@ -1,5 +1,6 @@
 //! The measurement commands' options: `eval`, `train` and `bench`.
 
+use callqa::text::embed::Encoder;
 use super::{ModelArgs, VadArgs, WhisperArgs};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -103,6 +104,9 @@ pub struct CrosswozArgs {
     /// Use only the first N dialogues.
     #[arg(long, env = "CALLQA_LIMIT")]
     pub limit: Option<usize>,
+    /// The sentence encoder to measure: use (Universal Sentence Encoder) or e5.
+    #[arg(long, default_value = "use")]
+    pub encoder: Encoder,
 }
 
 #[derive(Args)]

@@ -162,7 +162,7 @@ fn dialogues(set: &CrosswozArgs) -> Result<Vec<crosswoz::Dialogue>> {
 fn questions(dir: &ModelDir, set: &CrosswozArgs) -> Result<()> {
     let dialogues = dialogues(set)?;
     let half = dialogues.len() / 2;
-    let mut embedder = engines::embedder(dir)?;
+    let mut embedder = engines::sentence_encoder(dir, set.encoder)?;
     let calibration = crosswoz::score_questions(&dialogues[..half], &mut embedder)?;
     let held_out = crosswoz::score_questions(&dialogues[half..], &mut embedder)?;
     println!(
@@ -186,7 +186,7 @@ fn questions(dir: &ModelDir, set: &CrosswozArgs) -> Result<()> {
 fn needs(dir: &ModelDir, set: &CrosswozArgs) -> Result<()> {
     let dialogues = dialogues(set)?;
     let half = dialogues.len() / 2;
-    let mut embedder = engines::embedder(dir)?;
+    let mut embedder = engines::sentence_encoder(dir, set.encoder)?;
     let calibration = crosswoz::score_needs(&dialogues[..half], &mut embedder)?;
     let best = crosswoz::calibrate(&calibration, crosswoz::needs_at);
     let default = callqa::analysis::summary::NEEDS_THRESHOLD;

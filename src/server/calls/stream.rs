@@ -9,6 +9,7 @@ use crate::proto::{self, AudioEncoding, StreamCallResponse, stream_call_response
 use crate::service::live::{LiveAudio, StreamFormat};
 use crate::service::{self, CallMeta, ServiceError};
 use crate::transcript::{CallOptions, RoleHints};
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 
@@ -94,20 +95,23 @@ impl CallQaService {
         let (audio_tx, audio_rx) = mpsc::channel::<Vec<u8>>(AUDIO_QUEUE);
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let cancel = self.call_token();
+        // Why the reader stopped the call, told to the client by the worker once it has let go of
+        // its slot: a client told "closed" can start its next call at once.
+        let closing = Arc::new(Mutex::new(None::<ServiceError>));
         {
-            let (tx, cancel) = (tx.clone(), cancel.clone());
+            let (cancel, closing) = (cancel.clone(), closing.clone());
             tokio::spawn(async move {
                 loop {
                     let Ok(next) =
                         tokio::time::timeout(limits.idle_timeout, inbound.message()).await
                     else {
                         // A client that holds its stream open without sending frees the slot.
+                        *closing.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(ServiceError::DeadlineExceeded(format!(
+                                "no audio for {:?}: the stream is closed",
+                                limits.idle_timeout
+                            )));
                         cancel.cancel();
-                        let idle = ServiceError::DeadlineExceeded(format!(
-                            "no audio for {:?}: the stream is closed",
-                            limits.idle_timeout
-                        ));
-                        let _ = tx.send(Err(Status::from(idle))).await;
                         break;
                     };
                     match next {
@@ -119,11 +123,11 @@ impl CallQaService {
                             }
                         }
                         Ok(Some(_)) => {
+                            *closing.lock().unwrap_or_else(PoisonError::into_inner) =
+                                Some(ServiceError::InvalidArgument(
+                                    "after the config, a stream carries only audio".into(),
+                                ));
                             cancel.cancel();
-                            let refused = ServiceError::InvalidArgument(
-                                "after the config, a stream carries only audio".into(),
-                            );
-                            let _ = tx.send(Err(Status::from(refused))).await;
                             break;
                         }
                         Ok(None) => break, // the client has sent everything
@@ -179,8 +183,13 @@ impl CallQaService {
                         event: Some(Event::Analysis(convert::analysis(analysis))),
                     })
                 }
-                // Nobody is listening (or the reader has told the client why already).
-                Err(ServiceError::Cancelled) => return,
+                Err(ServiceError::Cancelled) => {
+                    // The reader stopped the call (and says why), or nobody is listening.
+                    match closing.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                        Some(why) => Err(Status::from(why)),
+                        None => return,
+                    }
+                }
                 Err(e) => Err(Status::from(e)),
             };
             let _ = tx.send(reply).await;
