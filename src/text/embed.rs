@@ -123,7 +123,11 @@ fn shared_tokenizer(encoder: Encoder, path: &Path) -> Result<Tokens, EmbedError>
 }
 
 impl Embedder {
-    pub fn new(encoder: Encoder, session: Session, tokenizer_path: &Path) -> Result<Self, EmbedError> {
+    pub fn new(
+        encoder: Encoder,
+        session: Session,
+        tokenizer_path: &Path,
+    ) -> Result<Self, EmbedError> {
         Ok(Self {
             session: Arc::new(Mutex::new(session)),
             tokenizer: shared_tokenizer(encoder, tokenizer_path)?,
@@ -187,7 +191,8 @@ impl Embedder {
             Tokens::Use(_) => {
                 let ids: Vec<i32> = ids.into_iter().map(|id| id as i32).collect();
                 let ids = Tensor::from_array(Array1::from_vec(ids)).map_err(run_err)?;
-                let splits = Tensor::from_array(Array1::from_vec(vec![0i64, n])).map_err(run_err)?;
+                let splits =
+                    Tensor::from_array(Array1::from_vec(vec![0i64, n])).map_err(run_err)?;
                 ort::inputs![TOKEN_IDS => ids, ROW_SPLITS => splits]
             }
             Tokens::E5(_) => {

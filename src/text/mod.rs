@@ -1,5 +1,6 @@
-//! Text models and matching: sentence embeddings, edit distance.
+//! Text models and matching: sentence embeddings, dialogue acts, edit distance.
 
+pub mod acts;
 pub mod edit;
 pub mod embed;
 pub mod unigram;

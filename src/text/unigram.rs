@@ -72,7 +72,9 @@ impl Unigram {
         let mut normalise = HashMap::with_capacity(entries);
         for _ in 0..entries {
             let from = u32_at(b, at)?;
-            let count = *b.get(at + 4).ok_or_else(|| VocabularyError("truncated map".into()))?;
+            let count = *b
+                .get(at + 4)
+                .ok_or_else(|| VocabularyError("truncated map".into()))?;
             at += 5;
             let mut to = String::new();
             for _ in 0..count {
@@ -124,11 +126,7 @@ impl Unigram {
     /// The piece ids of `text`, without `<s>` and `</s>`.
     pub fn pieces(&self, text: &str) -> Vec<u32> {
         let s = self.normalised(text);
-        let starts: Vec<usize> = s
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain([s.len()])
-            .collect();
+        let starts: Vec<usize> = s.char_indices().map(|(i, _)| i).chain([s.len()]).collect();
         let chars = starts.len() - 1;
         // best[i]: the score of the best split of the first i characters, and its last piece.
         let mut best = vec![(f32::NEG_INFINITY, 0usize, None::<u32>); chars + 1];

@@ -66,7 +66,8 @@ pub struct KeyQuestion {
     pub id: String,
     #[serde(default)]
     pub description: String,
-    /// Example phrasings, in any language; matching is semantic, with a lexical fallback.
+    /// Example phrasings, in any language; a sentence matches by meaning or by asking about their
+    /// topic (see `analysis::questions`).
     pub phrasings: Vec<String>,
     #[serde(default = "agent")]
     pub asked_by: Speaker,

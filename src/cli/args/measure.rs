@@ -1,7 +1,7 @@
 //! The measurement commands' options: `eval`, `train` and `bench`.
 
-use callqa::text::embed::Encoder;
 use super::{ModelArgs, VadArgs, WhisperArgs};
+use callqa::text::embed::Encoder;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 

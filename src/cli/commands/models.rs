@@ -5,6 +5,7 @@ use anyhow::{Result, bail};
 use callqa::asr::pool::PoolConfig;
 use callqa::models::{self, FileState, InstallOutcome, ModelDir};
 use callqa::service::engines::{self, WhisperChoice};
+use callqa::text::embed::Encoder;
 use std::process::ExitCode;
 
 pub fn run(c: ModelsCommand) -> Result<ExitCode> {
@@ -44,7 +45,8 @@ fn loads(dir: &ModelDir, id: &str) -> Result<()> {
             let choice = WhisperChoice::parse(id.trim_start_matches("whisper-"));
             engines::whisper(dir, &choice, &one).map(drop)?
         }
-        "sentence-encoder" => engines::embedder(dir).map(drop)?,
+        "sentence-encoder" => engines::sentence_encoder(dir, Encoder::Use).map(drop)?,
+        "e5-small" => engines::sentence_encoder(dir, Encoder::E5).map(drop)?,
         "silero-vad" => engines::vad(dir).map(drop)?,
         "speaker-segmentation" | "speaker-encoder" => engines::speaker_models(dir).map(drop)?,
         "onnxruntime" => callqa::onnx::environment(&dir.onnxruntime_lib()).map(drop)?,

@@ -185,7 +185,11 @@ impl CallQaService {
                 }
                 Err(ServiceError::Cancelled) => {
                     // The reader stopped the call (and says why), or nobody is listening.
-                    match closing.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                    match closing
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take()
+                    {
                         Some(why) => Err(Status::from(why)),
                         None => return,
                     }
