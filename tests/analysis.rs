@@ -737,3 +737,44 @@ fn analyze_takes_the_agent_channel_from_the_caller() {
     );
     std::fs::remove_file(&wav).unwrap();
 }
+
+/// Issue 17: an objection counts as handled only when the agent's reply takes it up. Moving on
+/// ("then I'll send you the materials") answers nothing.
+#[test]
+fn an_objection_is_handled_only_by_a_reply_that_takes_it_up() {
+    use callqa::transcript::Turn;
+    let mut embedder = callqa::service::engines::embedder(&common::model_dir()).unwrap();
+    let call = |reply: &str| -> Vec<Turn> {
+        [
+            ("customer", 0, "价格太贵的话我们就不考虑了。"),
+            ("agent", 5_000, reply),
+        ]
+        .iter()
+        .map(|(role, start, text)| {
+            serde_json::from_value(serde_json::json!({
+                "role": role, "start_ms": start, "end_ms": start + 4_000, "text": text
+            }))
+            .unwrap()
+        })
+        .collect()
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let judged = |reply: &str, embedder: &mut callqa::text::embed::Embedder| {
+        let s = callqa::analysis::summary::summarise(&call(reply), date, embedder).unwrap();
+        assert_eq!(s.objections.len(), 1, "{reply}: {s:?}");
+        assert_eq!(s.objections[0].kind, "price");
+        s.objections[0].response_turn
+    };
+    assert_eq!(
+        judged("那我明天把资料发给您，您先看看。", &mut embedder),
+        None
+    );
+    assert_eq!(judged("好的，那我们下次再聊。", &mut embedder), None);
+    for taken_up in [
+        "我理解，我们可以按月付费，算下来每个人每天不到三块钱。",
+        "这个我可以帮您申请一个首年八折的优惠。",
+        "上线后线索转化提高了，一般三个月就能回本。",
+    ] {
+        assert_eq!(judged(taken_up, &mut embedder), Some(1), "{taken_up}");
+    }
+}

@@ -33,19 +33,155 @@ const NEEDS: &[&str] = &[
     "We're looking for something under ten thousand a year.",
     "It has to work on mobile.",
 ];
-const OBJECTIONS: &[&str] = &[
-    "价格太贵了。",
-    "我们已经有一套系统了。",
-    "我需要再考虑一下。",
-    "现在不是合适的时机。",
-    "我们预算不多。",
-    "这个我得请示一下领导。",
-    "We don't have the budget for this.",
-    "I have to check with my boss first.",
-    "It's too expensive for us.",
-    "We already have a solution.",
-    "I need to think about it.",
+/// The kinds of objection, each with what a customer says when raising it, and what an agent
+/// says when taking it up: the words (any one will do) and example replies (by meaning).
+/// A reply that only moves on ("那我明天把资料发给您" after "太贵了") takes nothing up.
+struct ObjectionKind {
+    name: &'static str,
+    raised: &'static [&'static str],
+    reply_words: &'static [&'static str],
+    replies: &'static [&'static str],
+}
+
+const OBJECTION_KINDS: &[ObjectionKind] = &[
+    ObjectionKind {
+        name: "price",
+        raised: &[
+            "价格太贵了。",
+            "我们预算不多。",
+            "It's too expensive for us.",
+            "We don't have the budget for this.",
+        ],
+        // Value, discount, return on investment or terms.
+        reply_words: &[
+            "价格",
+            "价钱",
+            "费用",
+            "收费",
+            "报价",
+            "优惠",
+            "折扣",
+            "打折",
+            "便宜",
+            "划算",
+            "性价比",
+            "回报",
+            "回本",
+            "省下",
+            "节省",
+            "成本",
+            "分期",
+            "按年",
+            "按月",
+            "每年",
+            "每月",
+            "试用",
+            "免费",
+            "price",
+            "cost",
+            "discount",
+            "value",
+            "roi",
+            "return",
+            "save",
+            "saving",
+            "worth",
+            "payment",
+            "per month",
+            "per year",
+            "trial",
+            "free",
+        ],
+        replies: &[
+            "我们的系统能帮您节省不少成本，几个月就能回本。",
+            "这个价格我可以帮您申请一个折扣。",
+            "我们可以按月付费，先试用一个月。",
+            "It pays for itself within a few months.",
+            "I can offer you a discount on the first year.",
+        ],
+    },
+    ObjectionKind {
+        name: "incumbent",
+        raised: &["我们已经有一套系统了。", "We already have a solution."],
+        // A comparison with what they use, or the way over.
+        reply_words: &[
+            "相比",
+            "对比",
+            "比起",
+            "区别",
+            "不同",
+            "优势",
+            "迁移",
+            "导入",
+            "切换",
+            "替换",
+            "compared",
+            "compare",
+            "difference",
+            "unlike",
+            "better than",
+            "migrate",
+            "switch",
+        ],
+        replies: &[
+            "和您现在用的系统相比，我们在移动端和报表上更强。",
+            "您现有的数据我们可以帮您一键迁移过来。",
+            "Compared with what you use today, we are faster to set up.",
+        ],
+    },
+    ObjectionKind {
+        name: "timing",
+        raised: &[
+            "我需要再考虑一下。",
+            "现在不是合适的时机。",
+            "I need to think about it.",
+        ],
+        // A plan, a smaller first step, or the concern behind it.
+        reply_words: &[
+            "计划",
+            "安排",
+            "试点",
+            "试用",
+            "先",
+            "分阶段",
+            "顾虑",
+            "担心",
+            "考虑的是",
+            "时间点",
+            "plan",
+            "pilot",
+            "trial",
+            "first step",
+            "concern",
+            "worry",
+            "timeline",
+        ],
+        replies: &[
+            "您主要的顾虑是什么？我可以帮您解答。",
+            "我们可以先做一个小范围的试点，下个季度再推广。",
+            "What is holding you back? Maybe we can start with a pilot.",
+        ],
+    },
+    ObjectionKind {
+        name: "authority",
+        raised: &[
+            "这个我得请示一下领导。",
+            "I have to check with my boss first.",
+        ],
+        // Bringing the decision-maker in, or arming the customer for them.
+        reply_words: &[
+            "领导", "老板", "决策", "一起", "汇报", "材料", "boss", "manager", "decision",
+            "together", "join",
+        ],
+        replies: &[
+            "要不我们约上您的领导一起聊一下？",
+            "我可以准备一份材料，方便您向领导汇报。",
+            "Would it help if I joined a call with your manager?",
+        ],
+    },
 ];
+/// Similarity to an example reply that takes an objection up.
+const REPLY_THRESHOLD: f32 = 0.6;
 const COMMITMENTS: &[&str] = &[
     "我明天把报价发给您。",
     "下周三我们再约个时间详细聊。",
@@ -94,11 +230,15 @@ pub struct Commitment {
     pub due_phrase: Option<String>,
 }
 
-/// An objection and the agent turn that took it up, if one did.
+/// An objection, its kind (price, incumbent, timing, authority) and the agent turn that took it
+/// up, if one did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Objection {
     #[serde(flatten)]
     pub item: Item,
+    /// Empty in analyses stored before kinds were told apart.
+    #[serde(default)]
+    pub kind: String,
     pub response_turn: Option<usize>,
 }
 
@@ -258,20 +398,66 @@ impl Prototypes {
     }
 }
 
-/// The three prototype sets, embedded once and reused across calls.
+/// The prototype sets, embedded once and reused across calls.
 pub struct Extractor {
     needs: Prototypes,
-    objections: Prototypes,
+    /// Per objection kind: how it is raised, and replies that take it up.
+    objections: Vec<(Prototypes, Prototypes)>,
     commitments: Prototypes,
 }
 
 impl Extractor {
     pub fn new(embedder: &mut Embedder) -> Result<Self, EmbedError> {
+        let objections = OBJECTION_KINDS
+            .iter()
+            .map(|k| {
+                Ok((
+                    Prototypes::new(k.raised, embedder)?,
+                    Prototypes::new(k.replies, embedder)?,
+                ))
+            })
+            .collect::<Result<_, EmbedError>>()?;
         Ok(Self {
             needs: Prototypes::new(NEEDS, embedder)?,
-            objections: Prototypes::new(OBJECTIONS, embedder)?,
+            objections,
             commitments: Prototypes::new(COMMITMENTS, embedder)?,
         })
+    }
+
+    /// The objection kind a sentence is closest to, and how close.
+    fn objection_kind(&self, embedding: &[f32]) -> (usize, f32) {
+        self.objections
+            .iter()
+            .map(|(raised, _)| raised.score(embedding))
+            .enumerate()
+            .fold(
+                (0, f32::MIN),
+                |best, (k, s)| if s > best.1 { (k, s) } else { best },
+            )
+    }
+
+    /// Does an agent turn take up an objection of this kind: a word of the kind, or a sentence
+    /// close to an example reply?
+    fn takes_up(
+        &self,
+        kind: usize,
+        text: &str,
+        embedder: &mut Embedder,
+    ) -> Result<bool, EmbedError> {
+        let lower = text.to_lowercase();
+        if OBJECTION_KINDS[kind]
+            .reply_words
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            return Ok(true);
+        }
+        for (_, sentence) in sentences(text) {
+            if self.objections[kind].1.score(&embedder.embed(&sentence)?) >= REPLY_THRESHOLD {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// How much a sentence (its embedding) reads as a customer need.
@@ -298,11 +484,8 @@ impl Extractor {
                     text: sentence.clone(),
                     score,
                 };
-                let (sn, so, sc) = (
-                    self.needs.score(&e),
-                    self.objections.score(&e),
-                    self.commitments.score(&e),
-                );
+                let (kind, so) = self.objection_kind(&e);
+                let (sn, sc) = (self.needs.score(&e), self.commitments.score(&e));
                 let lower = sentence.to_lowercase();
                 if sc >= THRESHOLD && COMMITMENT_CUES.iter().any(|c| lower.contains(c)) {
                     let due = resolve_date(&sentence, call_date);
@@ -312,9 +495,17 @@ impl Extractor {
                         due_phrase: due.map(|d| d.1),
                     });
                 } else if turn.role != Role::Agent && so >= THRESHOLD && so >= sn {
+                    let mut response_turn = None;
+                    for reply in agent_replies(turns, t) {
+                        if self.takes_up(kind, &turns[reply].text, embedder)? {
+                            response_turn = Some(reply);
+                            break;
+                        }
+                    }
                     out.objections.push(Objection {
                         item: item(so),
-                        response_turn: agent_reply(turns, t),
+                        kind: OBJECTION_KINDS[kind].name.to_owned(),
+                        response_turn,
                     });
                 } else if turn.role != Role::Agent && sn >= NEEDS_THRESHOLD {
                     out.core_needs.push(item(sn));
@@ -334,21 +525,23 @@ pub fn summarise(
     Extractor::new(embedder)?.summarise(turns, call_date, embedder)
 }
 
-/// The agent's first substantive turn within a minute after turn `at`: more than an
+/// The agent's first two substantive turns within a minute after turn `at`: more than an
 /// acknowledgement, at least a clause long.
-fn agent_reply(turns: &[Turn], at: usize) -> Option<usize> {
+fn agent_replies(turns: &[Turn], at: usize) -> Vec<usize> {
     let limit = turns[at].end_ms + 60_000;
     turns
         .iter()
         .enumerate()
         .skip(at + 1)
         .take_while(|(_, t)| t.start_ms <= limit)
-        .find(|(_, t)| {
+        .filter(|(_, t)| {
             t.role == Role::Agent
                 && !super::emotion::is_backchannel_only(&t.text)
                 && super::talk::units(&t.text).0 >= 6
         })
         .map(|(i, _)| i)
+        .take(2)
+        .collect()
 }
 
 #[cfg(test)]

@@ -294,6 +294,7 @@ pub fn analysis(a: Analysis) -> proto::Analysis {
                         text: i.text,
                         score: i.score,
                         response_turn: o.response_turn.map(|t| t as u32),
+                        kind: o.kind,
                     }
                 })
                 .collect(),
