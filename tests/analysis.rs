@@ -778,3 +778,34 @@ fn an_objection_is_handled_only_by_a_reply_that_takes_it_up() {
         assert_eq!(judged(taken_up, &mut embedder), Some(1), "{taken_up}");
     }
 }
+
+/// Issue 17: core needs are the customer's pains, goals and requirements, not facts about how
+/// things are now.
+#[test]
+fn needs_are_pains_and_requirements_not_facts_about_today() {
+    let mut embedder = callqa::service::engines::embedder(&common::model_dir()).unwrap();
+    let turns: Vec<callqa::transcript::Turn> = [
+        ("agent", "您好，请问您现在用什么系统管理审批和客户？"),
+        ("customer", "我们现在用钉钉。"),
+        ("agent", "好的，你们团队大概多少人？"),
+        ("customer", "两百人左右。"),
+        ("agent", "目前最头疼的是什么？"),
+        ("customer", "审批流程太慢了，一个合同要走一个星期。"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (role, text))| {
+        let start = i as u64 * 6_000;
+        serde_json::from_value(serde_json::json!({
+            "role": role, "start_ms": start, "end_ms": start + 5_000, "text": text
+        }))
+        .unwrap()
+    })
+    .collect();
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+    let s = callqa::analysis::summary::summarise(&turns, date, &mut embedder).unwrap();
+    let needs: Vec<&str> = s.core_needs.iter().map(|n| n.text.as_str()).collect();
+    assert!(needs.contains(&"审批流程太慢了"), "{needs:?}");
+    assert!(!needs.contains(&"我们现在用钉钉。") && !needs.contains(&"我们现在用钉钉"), "{needs:?}");
+    assert!(!needs.iter().any(|n| n.starts_with("两百人")), "{needs:?}");
+}

@@ -8,7 +8,8 @@
 //! Meant so far: issue 18 added `overall`, gave every word a duration of at least 1 ms, and says
 //! "not judged: …" for signals that do not apply (the example playbook's comments changed its
 //! revision). Issue 16 split the mono call by speaker (its turns, roles and every judgement on
-//! them) and renamed `role_source` "none" to "unknown". Issue 17 gave objections their `kind`.
+//! them) and renamed `role_source` "none" to "unknown". Issue 17 gave objections their `kind`
+//! and left facts about today out of the needs (我们现在用的是小手易).
 
 mod common;
 

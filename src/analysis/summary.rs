@@ -17,9 +17,13 @@ const THRESHOLD: f32 = 0.55;
 /// system's turns negatives).
 pub const NEEDS_THRESHOLD: f32 = 0.34;
 
-/// What a customer says when stating a need: the problem, the goal, and the constraints a
-/// solution must meet (a budget, a size, a feature, a deadline).
+/// What a customer says when stating a need: the pain, the goal, and the constraints a solution
+/// must meet (a budget, a size, a feature, a deadline).
 const NEEDS: &[&str] = &[
+    "报销审核要等好几天。",
+    "客户资料老是丢。",
+    "销售跟进总是不及时。",
+    "Our approvals take far too long.",
     "我们需要一个管理客户的系统。",
     "我们希望销售流程更规范。",
     "我想找一个能自动跟进线索的工具。",
@@ -43,6 +47,16 @@ struct ObjectionKind {
     replies: &'static [&'static str],
 }
 
+/// What a customer says about how things are now: facts, not needs. A sentence closer to these
+/// than to the needs is no need.
+const STATUS_QUO: &[&str] = &[
+    "我们用的是企业微信。",
+    "公司大概有三百个员工。",
+    "我们是做教育培训的。",
+    "我们在北京和上海都有办公室。",
+    "We currently use spreadsheets.",
+    "We have about fifty people.",
+];
 const OBJECTION_KINDS: &[ObjectionKind] = &[
     ObjectionKind {
         name: "price",
@@ -401,6 +415,7 @@ impl Prototypes {
 /// The prototype sets, embedded once and reused across calls.
 pub struct Extractor {
     needs: Prototypes,
+    status_quo: Prototypes,
     /// Per objection kind: how it is raised, and replies that take it up.
     objections: Vec<(Prototypes, Prototypes)>,
     commitments: Prototypes,
@@ -419,6 +434,7 @@ impl Extractor {
             .collect::<Result<_, EmbedError>>()?;
         Ok(Self {
             needs: Prototypes::new(NEEDS, embedder)?,
+            status_quo: Prototypes::new(STATUS_QUO, embedder)?,
             objections,
             commitments: Prototypes::new(COMMITMENTS, embedder)?,
         })
@@ -460,9 +476,15 @@ impl Extractor {
         Ok(false)
     }
 
-    /// How much a sentence (its embedding) reads as a customer need.
+    /// How much a sentence (its embedding) reads as a customer need: its similarity to the needs,
+    /// or 0 when it reads more as a fact about how things are now.
     pub fn need_score(&self, embedding: &[f32]) -> f32 {
-        self.needs.score(embedding)
+        let need = self.needs.score(embedding);
+        if self.status_quo.score(embedding) > need {
+            0.0
+        } else {
+            need
+        }
     }
 
     /// Extracts the summary. Needs and objections come from the customer (or unknown speakers
@@ -485,7 +507,7 @@ impl Extractor {
                     score,
                 };
                 let (kind, so) = self.objection_kind(&e);
-                let (sn, sc) = (self.needs.score(&e), self.commitments.score(&e));
+                let (sn, sc) = (self.need_score(&e), self.commitments.score(&e));
                 let lower = sentence.to_lowercase();
                 if sc >= THRESHOLD && COMMITMENT_CUES.iter().any(|c| lower.contains(c)) {
                     let due = resolve_date(&sentence, call_date);
