@@ -806,6 +806,9 @@ fn needs_are_pains_and_requirements_not_facts_about_today() {
     let s = callqa::analysis::summary::summarise(&turns, date, &mut embedder).unwrap();
     let needs: Vec<&str> = s.core_needs.iter().map(|n| n.text.as_str()).collect();
     assert!(needs.contains(&"审批流程太慢了"), "{needs:?}");
-    assert!(!needs.contains(&"我们现在用钉钉。") && !needs.contains(&"我们现在用钉钉"), "{needs:?}");
+    assert!(
+        !needs.contains(&"我们现在用钉钉。") && !needs.contains(&"我们现在用钉钉"),
+        "{needs:?}"
+    );
     assert!(!needs.iter().any(|n| n.starts_with("两百人")), "{needs:?}");
 }

@@ -106,11 +106,11 @@ pub fn read(path: &Path) -> Result<Vec<Dialogue>> {
     Ok(dialogues)
 }
 
-/// The lowest threshold (0.30–0.98 in steps of 0.01) whose F1 on `scores` is within `tie` of the
+/// The lowest threshold (0.05–0.98 in steps of 0.01) whose F1 on `scores` is within `tie` of the
 /// best. A tie of 0.01 says that the data cannot tell such thresholds apart, and takes the one
 /// that keeps the most for text unlike the calibration data.
 pub fn calibrate<T>(scores: &[T], tie: f64, prf_at: impl Fn(&[T], f32) -> Prf) -> f32 {
-    let f1: Vec<(f32, f64)> = (30..=98)
+    let f1: Vec<(f32, f64)> = (5..=98)
         .map(|t| t as f32 / 100.0)
         .map(|t| (t, prf_at(scores, t).f1()))
         .collect();

@@ -4,6 +4,7 @@
 
 pub mod crosswoz;
 pub mod diarization;
+pub mod dissatisfaction;
 pub mod error;
 pub mod mixes;
 pub mod pii;

@@ -91,6 +91,14 @@ pub enum EvalWhat {
         #[arg(long, env = "CALLQA_EMOTION_DATA", default_value = "../shared/emotion")]
         data: PathBuf,
     },
+    /// Customer dissatisfaction on real JD.com customer-service chats (uss_jddc): the emotion
+    /// head's frustration per labelled customer turn; threshold on the first half, F1 and
+    /// ROC-AUC on the rest.
+    Dissatisfaction {
+        /// uss_jddc's dialogues, one JSON object per line.
+        #[arg(long, default_value = "../shared/eval_more/uss_jddc/jddc_dev.jsonl")]
+        jddc: PathBuf,
+    },
     /// Summary needs on CrossWOZ: user turns with constraint `Inform` acts are the labels;
     /// calibrates on the first half, reports the shipped summary on the rest.
     Needs(CrosswozArgs),

@@ -85,6 +85,7 @@ pub fn run(c: EvalCommand) -> Result<ExitCode> {
             println!("text head + reply cues: {}", e.text_and_cues);
         }
         EvalWhat::Needs(set) => needs(&dir, &set)?,
+        EvalWhat::Dissatisfaction { jddc } => dissatisfaction(&dir, &jddc)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -284,5 +285,32 @@ fn needs(dir: &ModelDir, set: &CrosswozArgs) -> Result<()> {
         let held_out = crosswoz::evaluate_summary_needs(&dialogues[half..], known, &mut embedder)?;
         println!("held-out, the summary as shipped, {roles}: {held_out}");
     }
+    Ok(())
+}
+
+fn dissatisfaction(dir: &ModelDir, jddc: &Path) -> Result<()> {
+    use callqa::eval::dissatisfaction::{at, calibrated, roc_auc, score};
+    let mut embedder = engines::embedder(dir)?;
+    let mut head = engines::emotion_head(dir)?;
+    let dialogues = score(jddc, &mut embedder, &mut head)?;
+    let half = dialogues.len() / 2;
+    let calibration: Vec<_> = dialogues[..half].concat();
+    let held_out: Vec<_> = dialogues[half..].concat();
+    let dissatisfied = |s: &[(bool, f32)]| s.iter().filter(|t| t.0).count();
+    println!(
+        "{} dialogues: {} calibration turns ({} dissatisfied), {} held-out turns ({} dissatisfied)",
+        dialogues.len(),
+        calibration.len(),
+        dissatisfied(&calibration),
+        held_out.len(),
+        dissatisfied(&held_out)
+    );
+    let t = calibrated(&calibration);
+    println!(
+        "frustration ≥ {t:.2} (best F1 on calibration): calibration {} | held-out {}, ROC-AUC {:.3}",
+        at(&calibration, t),
+        at(&held_out, t),
+        roc_auc(&held_out)
+    );
     Ok(())
 }
