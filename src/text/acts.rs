@@ -8,65 +8,26 @@
 use crate::asr::guards::is_cjk;
 
 /// Words and phrases that make a Chinese clause a question or a request.
+#[rustfmt::skip]
 const ZH_ASKING: &[&str] = &[
-    "吗",
-    "么",
-    "多少",
-    "什么",
-    "啥",
-    "哪",
-    "几",
-    "怎么",
-    "怎样",
-    "如何",
-    "是否",
-    "有没有",
-    "能不能",
-    "可不可以",
-    "是不是",
-    "告诉",
-    "给我",
-    "发我",
-    "发给",
-    "说一下",
-    "讲一下",
-    "说说",
-    "查一下",
-    "查下",
-    "查询",
-    "查查",
-    "问一下",
-    "看一下",
-    "看看",
-    "介绍",
-    "提供",
-    "想知道",
+    "吗", "么", "多少", "什么", "啥", "哪", "几", "怎么", "怎样", "如何", "是否", "有没有",
+    "能不能", "可不可以", "是不是", "告诉", "给我", "发我", "发给", "说一下", "讲一下", "说说",
+    "查一下", "查下", "查询", "查查", "问一下", "看一下", "看看", "介绍", "提供", "想知道",
     "了解一下",
 ];
 /// English words that open a question.
+#[rustfmt::skip]
 const EN_QUESTION_WORDS: &[&str] = &[
     "what", "where", "when", "which", "who", "whom", "whose", "why", "how", "can", "could",
-    "would", "will", "do", "does", "did", "is", "are", "was", "were", "may", "should", "shall",
-    "have", "has",
+    "would", "will", "do", "does", "did", "is", "are", "was", "were", "may", "should",
+    "shall", "have", "has",
 ];
 /// English phrases that make a request without a question mark.
+#[rustfmt::skip]
 const EN_REQUESTS: &[&str] = &[
-    "tell me",
-    "give me",
-    "send me",
-    "get me",
-    "let me know",
-    "i need",
-    "i'd like",
-    "i would like",
-    "i want",
-    "please provide",
-    "can i get",
-    "may i have",
-    "i'd need",
-    "need to know",
-    "want to know",
-    "wondering",
+    "tell me", "give me", "send me", "get me", "let me know", "i need", "i'd like",
+    "i would like", "i want", "please provide", "can i get", "may i have", "i'd need",
+    "need to know", "want to know", "wondering",
 ];
 
 /// Does the clause ask a question or make a request?

@@ -96,7 +96,11 @@ pub enum EvalWhat {
     /// ROC-AUC on the rest.
     Dissatisfaction {
         /// uss_jddc's dialogues, one JSON object per line.
-        #[arg(long, default_value = "../shared/eval_more/uss_jddc/jddc_dev.jsonl")]
+        #[arg(
+            long,
+            env = "CALLQA_JDDC",
+            default_value = "../shared/eval_more/uss_jddc/jddc_dev.jsonl"
+        )]
         jddc: PathBuf,
     },
     /// Summary needs on CrossWOZ: user turns with constraint `Inform` acts are the labels;
@@ -113,7 +117,7 @@ pub struct CrosswozArgs {
     #[arg(long, env = "CALLQA_LIMIT")]
     pub limit: Option<usize>,
     /// The sentence encoder to measure: use (Universal Sentence Encoder) or e5.
-    #[arg(long, default_value = "use")]
+    #[arg(long, env = "CALLQA_ENCODER", default_value = "use")]
     pub encoder: Encoder,
 }
 
