@@ -3,11 +3,10 @@
 //! head's frustration. The threshold is chosen on the first half of the dialogues and measured on
 //! the second, with the ranking's ROC-AUC, which no threshold changes.
 
-use super::Prf;
 use super::crosswoz::calibrate;
+use super::{Context, Prf, Result};
 use crate::analysis::emotion::EmotionHead;
 use crate::text::embed::Embedder;
-use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::path::Path;
 

@@ -49,13 +49,17 @@ impl Encoder {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("unknown sentence encoder {0:?} (use, e5)")]
+pub struct UnknownEncoder(String);
+
 impl std::str::FromStr for Encoder {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownEncoder;
+    fn from_str(s: &str) -> Result<Self, UnknownEncoder> {
         match s {
             "use" => Ok(Encoder::Use),
             "e5" => Ok(Encoder::E5),
-            _ => Err(format!("unknown sentence encoder {s:?} (use, e5)")),
+            _ => Err(UnknownEncoder(s.to_owned())),
         }
     }
 }
