@@ -212,7 +212,7 @@ const VALUE_REACH: usize = 3;
 /// Does the sentence ask about one of these topics (one per phrasing), rather than state a value?
 /// `others` are the other questions' words: a word named right after one of them is its
 /// attribute ("门票价格" asks about the ticket, not about prices in general).
-fn asks_about(sentence: &str, topics: &[Topic], others: &[&Word]) -> bool {
+fn asks_about(sentence: &str, topics: &[Topic], others: &[Word]) -> bool {
     if !asks(sentence) {
         return false;
     }
@@ -248,6 +248,8 @@ struct Prepared {
     /// Each phrasing's embedding, and whether it is Chinese.
     embeddings: Vec<(Vec<f32>, bool)>,
     topics: Vec<Topic>,
+    /// The other questions' topic words (see `asks_about`).
+    others: Vec<Word>,
     /// The playbook's own threshold, for either language.
     threshold: Option<f32>,
 }
@@ -311,9 +313,17 @@ impl<'p> QuestionMatcher<'p> {
                 Prepared {
                     embeddings,
                     topics,
+                    others: Vec::new(),
                     threshold: q.threshold,
                 },
             ));
+        }
+        for i in 0..questions.len() {
+            let others: Vec<Word> = (0..questions.len())
+                .filter(|&j| j != i)
+                .flat_map(|j| questions[j].1.topics.iter().flatten().cloned())
+                .collect();
+            questions[i].1.others = others;
         }
         Ok(Self { questions })
     }
@@ -345,13 +355,7 @@ impl<'p> QuestionMatcher<'p> {
                     return Some((score, MatchKind::Semantic));
                 }
                 let semantic = similarity.best();
-                let others: Vec<&Word> = self
-                    .questions
-                    .iter()
-                    .filter(|(_, o)| !std::ptr::eq(o, p))
-                    .flat_map(|(_, o)| o.topics.iter().flatten())
-                    .collect();
-                asks_about(sentence, &p.topics, &others).then_some((semantic, MatchKind::Topic))
+                asks_about(sentence, &p.topics, &p.others).then_some((semantic, MatchKind::Topic))
             })
             .collect()
     }
@@ -524,12 +528,8 @@ mod tests {
         // "门票价格" is the ticket's price: a question about tickets, not about prices.
         let (ticket, price) = (topics_of("门票多少钱？"), topics_of("价格是多少？"));
         let sentence = "门票价格是多少？";
-        assert!(asks_about(sentence, &ticket, &[&price[0][0]]));
-        assert!(!asks_about(sentence, &price, &[&ticket[0][0]]));
-        assert!(!asks_about(
-            "有门票价格150-200元的吗？",
-            &ticket,
-            &[&price[0][0]]
-        ));
+        assert!(asks_about(sentence, &ticket, &price[0]));
+        assert!(!asks_about(sentence, &price, &ticket[0]));
+        assert!(!asks_about("有门票价格150-200元的吗？", &ticket, &price[0]));
     }
 }

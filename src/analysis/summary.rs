@@ -350,6 +350,9 @@ impl Prototypes {
     }
 }
 
+/// A sentence of a turn: its char offset, its text and its embedding.
+type Sentence = (usize, String, Vec<f32>);
+
 /// The prototype sets, embedded once and reused across calls.
 pub struct Extractor {
     needs: Prototypes,
@@ -392,26 +395,15 @@ impl Extractor {
 
     /// Does an agent turn take up an objection of this kind: a word of the kind, or a sentence
     /// close to an example reply?
-    fn takes_up(
-        &self,
-        kind: usize,
-        text: &str,
-        embedder: &mut Embedder,
-    ) -> Result<bool, EmbedError> {
+    fn takes_up(&self, kind: usize, text: &str, sentences: &[Sentence]) -> bool {
         let lower = text.to_lowercase();
-        if OBJECTION_KINDS[kind]
+        OBJECTION_KINDS[kind]
             .reply_words
             .iter()
             .any(|w| lower.contains(w))
-        {
-            return Ok(true);
-        }
-        for (_, sentence) in sentences(text) {
-            if self.objections[kind].1.score(&embedder.embed(&sentence)?) >= REPLY_THRESHOLD {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+            || sentences
+                .iter()
+                .any(|s| self.objections[kind].1.score(&s.2) >= REPLY_THRESHOLD)
     }
 
     /// How much a sentence (its embedding) reads as a customer need: its similarity to the needs,
@@ -433,10 +425,23 @@ impl Extractor {
         call_date: NaiveDate,
         embedder: &mut Embedder,
     ) -> Result<Summary, EmbedError> {
+        // Every sentence embedded once: an agent's reply is read again for the objections before it.
+        let embedded = turns
+            .iter()
+            .map(|turn| {
+                sentences(&turn.text)
+                    .into_iter()
+                    .map(|(offset, s)| {
+                        let e = embedder.embed(&s)?;
+                        Ok((offset, s, e))
+                    })
+                    .collect::<Result<Vec<Sentence>, EmbedError>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut out = Summary::default();
         for (t, turn) in turns.iter().enumerate() {
-            for (offset, sentence) in sentences(&turn.text) {
-                let e = embedder.embed(&sentence)?;
+            for (offset, sentence, e) in &embedded[t] {
+                let (offset, e) = (*offset, e.as_slice());
                 let item = |score: f32| Item {
                     turn: t,
                     role: turn.role,
@@ -444,24 +449,20 @@ impl Extractor {
                     text: sentence.clone(),
                     score,
                 };
-                let (kind, so) = self.objection_kind(&e);
-                let (sn, sc) = (self.need_score(&e), self.commitments.score(&e));
+                let (kind, so) = self.objection_kind(e);
+                let (sn, sc) = (self.need_score(e), self.commitments.score(e));
                 let lower = sentence.to_lowercase();
                 if sc >= THRESHOLD && COMMITMENT_CUES.iter().any(|c| lower.contains(c)) {
-                    let due = resolve_date(&sentence, call_date);
+                    let due = resolve_date(sentence, call_date);
                     out.commitments.push(Commitment {
                         item: item(sc),
                         due: due.as_ref().map(|d| d.0),
                         due_phrase: due.map(|d| d.1),
                     });
                 } else if turn.role != Role::Agent && so >= THRESHOLD && so >= sn {
-                    let mut response_turn = None;
-                    for reply in agent_replies(turns, t) {
-                        if self.takes_up(kind, &turns[reply].text, embedder)? {
-                            response_turn = Some(reply);
-                            break;
-                        }
-                    }
+                    let response_turn = agent_replies(turns, t)
+                        .into_iter()
+                        .find(|&r| self.takes_up(kind, &turns[r].text, &embedded[r]));
                     out.objections.push(Objection {
                         item: item(so),
                         kind: OBJECTION_KINDS[kind].name.to_owned(),
